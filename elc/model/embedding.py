@@ -1,0 +1,33 @@
+"""Gemma's tied token embedding: lookup scaled by sqrt(d_model), and the output projection."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class Embedder(nn.Module):
+    """One [vocab, embed] table serves as input embedding and output projection."""
+
+    vocab_size: int
+    embed_dim: int
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    def setup(self):
+        self.embedding = self.param(
+            "embedding",
+            nn.with_logical_partitioning(nn.initializers.normal(stddev=1.0), ("vocab", "embed")),
+            (self.vocab_size, self.embed_dim), self.param_dtype)
+
+    def encode(self, tokens: jax.Array) -> jax.Array:
+        """Token ids [batch, length] -> embeddings [batch, length, embed], times sqrt(embed)."""
+        x = jnp.take(self.embedding, tokens, axis=0).astype(self.dtype)
+        # The scale is rounded to the compute dtype first, as the reference models do.
+        return x * jnp.sqrt(jnp.float32(self.embed_dim)).astype(self.dtype)
+
+    def decode(self, x: jax.Array) -> jax.Array:
+        """Hidden states [..., embed] -> float32 logits [..., vocab]."""
+        return jnp.einsum("...d,vd->...v", x.astype(self.dtype), self.embedding.astype(self.dtype),
+                          preferred_element_type=jnp.float32)

