@@ -18,6 +18,16 @@ import orbax.checkpoint as ocp
 from elc.model.config import GemmaConfig
 from elc.model.layer_stack import LayerWeights, check_shapes
 
+# The gemma library's names of the per-layer norms.
+_NORMS = {
+    "attn/_query_norm/scale": "attention/q_norm/scale",
+    "attn/_key_norm/scale": "attention/k_norm/scale",
+    "pre_attention_norm/scale": "pre_attention_norm/scale",
+    "post_attention_norm/scale": "post_attention_norm/scale",
+    "pre_ffw_norm/scale": "pre_ffw_norm/scale",
+    "post_ffw_norm/scale": "post_ffw_norm/scale",
+}
+
 
 def _restore_numpy(path: str) -> dict[str, np.ndarray]:
     """Restores every array as host numpy, keyed by its '/'-joined path."""
@@ -75,15 +85,10 @@ def weights_from_orbax(path: str, config: GemmaConfig) -> LayerWeights:
             "attention/k_proj": key.transpose(1, 0, 2),
             "attention/v_proj": value.transpose(1, 0, 2),
             "attention/o_proj": get(p + "attn/attn_vec_einsum", (n, h, d)),
-            "attention/q_norm/scale": get(p + "attn/_query_norm/scale"),
-            "attention/k_norm/scale": get(p + "attn/_key_norm/scale"),
-            "pre_attention_norm/scale": get(p + "pre_attention_norm/scale"),
-            "post_attention_norm/scale": get(p + "post_attention_norm/scale"),
-            "pre_ffw_norm/scale": get(p + "pre_ffw_norm/scale"),
-            "post_ffw_norm/scale": get(p + "post_ffw_norm/scale"),
             "mlp/gate_proj": gate.T,
             "mlp/up_proj": up.T,
             "mlp/down_proj": get(p + "mlp/linear", (f, d)),
+            **{name: get(p + orbax_name) for orbax_name, name in _NORMS.items()},
         })
     extra = sorted(key for key in tensors if key.startswith(f"layer_{config.num_layers}/"))
     if extra:

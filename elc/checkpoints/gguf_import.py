@@ -21,6 +21,15 @@ from elc.model.layer_stack import LayerWeights, check_shapes
 from elc.tokenizer import Tokenizer
 
 GGUF_MAGIC = b"GGUF"
+# llama.cpp's names of the per-layer norms (all stored as 1 + scale).
+_NORMS = {
+    "attn_q_norm.weight": "attention/q_norm/scale",
+    "attn_k_norm.weight": "attention/k_norm/scale",
+    "attn_norm.weight": "pre_attention_norm/scale",
+    "post_attention_norm.weight": "post_attention_norm/scale",
+    "ffn_norm.weight": "pre_ffw_norm/scale",
+    "post_ffw_norm.weight": "post_ffw_norm/scale",
+}
 
 
 def open_gguf(path: str | os.PathLike) -> GGUFReader:
@@ -137,15 +146,10 @@ def weights_from_gguf(reader: GGUFReader, config: GemmaConfig, source: str = "GG
             "attention/k_proj": heads_in(p + "attn_k.weight", k),
             "attention/v_proj": heads_in(p + "attn_v.weight", k),
             "attention/o_proj": o.T.reshape(h, hd, d),
-            "attention/q_norm/scale": norm(p + "attn_q_norm.weight"),
-            "attention/k_norm/scale": norm(p + "attn_k_norm.weight"),
-            "pre_attention_norm/scale": norm(p + "attn_norm.weight"),
-            "post_attention_norm/scale": norm(p + "post_attention_norm.weight"),
-            "pre_ffw_norm/scale": norm(p + "ffn_norm.weight"),
-            "post_ffw_norm/scale": norm(p + "post_ffw_norm.weight"),
             "mlp/gate_proj": plain_in(p + "ffn_gate.weight", (d, config.mlp_dim)),
             "mlp/up_proj": plain_in(p + "ffn_up.weight", (d, config.mlp_dim)),
             "mlp/down_proj": plain_in(p + "ffn_down.weight", (config.mlp_dim, d)),
+            **{name: norm(p + gguf_name) for gguf_name, name in _NORMS.items()},
         })
     weights = LayerWeights(embedding=get("token_embd.weight"),
                            final_norm=norm("output_norm.weight"), layers=layers)
