@@ -67,6 +67,18 @@ class Tokenizer:
             raise KeyError(f"piece {piece!r} is not in the vocabulary")
         return index
 
+    def placeholder_ids(self, count: int) -> list[int]:
+        """Ids of ``<unused0>`` .. ``<unused{count-1}>``: reserved pieces that never occur
+        in text, used to mark where soft tokens go."""
+        ids = []
+        for i in range(count):
+            try:
+                ids.append(self.piece_to_id(f"<unused{i}>"))
+            except KeyError:
+                raise ValueError(f"the tokenizer has only {i} <unusedN> pieces; {count} "
+                                 "soft-token placeholders were asked for") from None
+        return ids
+
     def encode(self, text: str, *, add_bos: bool = True, parse_special: bool = True) -> list[int]:
         """Text -> ids. With ``parse_special``, control strings like ``<start_of_turn>`` map
         to their single ids instead of being spelt out."""

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import jax
 from flax.core import meta
 
+from elc.byte_tokenizer import byte_level_tokenizer
 from elc.checkpoints import gemma_orbax, gguf_import, hf_safetensors
 from elc.model.config import GemmaConfig, get_preset
 from elc.model.gemma import Gemma3
@@ -48,7 +49,9 @@ def default_gguf_path() -> str:
     return assemble()
 
 
-def _tokenizer_file(path: str) -> Tokenizer | None:
+def _tokenizer_file(path: str, vocab_size: int) -> Tokenizer | None:
+    if path == "byte":
+        return byte_level_tokenizer(vocab_size)
     return Tokenizer.from_file(path) if path else None
 
 
@@ -57,8 +60,9 @@ def load_backbone(spec: Mapping[str, Any]) -> Backbone:
 
     Keys: ``format`` (one of FORMATS), ``path`` (file or directory; empty means the
     packaged 270M GGUF for gguf), ``preset`` (the architecture, for orbax and random;
-    gguf and hf files carry their own), ``tokenizer`` (a tokenizer.model path; gguf
-    files carry their own, hf directories are searched for tokenizer.model), ``seed``
+    gguf and hf files carry their own), ``tokenizer`` (a tokenizer.model path, or ``byte`` for
+    the byte-level test tokenizer; gguf files carry their own, hf directories are
+    searched for tokenizer.model), ``seed``
     (random init), and the runtime fields dtype, param_dtype, attention_impl, remat_policy.
     """
     fmt = spec.get("format", "gguf")
@@ -66,27 +70,29 @@ def load_backbone(spec: Mapping[str, Any]) -> Backbone:
         raise ValueError(f"backbone.format is {fmt!r}; expected one of {FORMATS}")
     runtime = {k: spec[k] for k in RUNTIME_FIELDS if spec.get(k)}
     path = spec.get("path") or ""
-    tokenizer = _tokenizer_file(spec.get("tokenizer") or "")
+    tokenizer_path = spec.get("tokenizer") or ""
 
     if fmt == "random":
         config = get_preset(spec.get("preset") or "tiny", **runtime)
-        variables = Gemma3(config).init(jax.random.key(int(spec.get("seed", 0))),
-                                        jax.numpy.zeros((1, 1), jax.numpy.int32))
+        tokenizer = _tokenizer_file(tokenizer_path, config.vocab_size)
+        variables = jax.jit(Gemma3(config).init)(jax.random.key(int(spec.get("seed", 0))),
+                                                 jax.numpy.zeros((1, 1), jax.numpy.int32))
         return Backbone(config, meta.unbox(variables["params"]), tokenizer)
 
     if fmt == "gguf":
         path = path or default_gguf_path()
-        config, weights, gguf_tokenizer = gguf_import.load_gguf(path, **runtime)
-        tokenizer = tokenizer or gguf_tokenizer
+        config, weights, tokenizer = gguf_import.load_gguf(path, **runtime)
+        tokenizer = _tokenizer_file(tokenizer_path, config.vocab_size) or tokenizer
     elif fmt == "hf":
         config = hf_safetensors.config_from_hf(path, **runtime)
         weights = hf_safetensors.weights_from_hf(path, config)
         candidate = os.path.join(path, "tokenizer.model")
-        tokenizer = tokenizer or (Tokenizer.from_file(candidate) if os.path.isfile(candidate)
-                                  else None)
+        tokenizer = _tokenizer_file(tokenizer_path, config.vocab_size) or (
+            Tokenizer.from_file(candidate) if os.path.isfile(candidate) else None)
     else:
         config = get_preset(spec.get("preset") or "270m", **runtime)
         weights = gemma_orbax.weights_from_orbax(path, config)
+        tokenizer = _tokenizer_file(tokenizer_path, config.vocab_size)
     return Backbone(config, stack_layers(config, weights), tokenizer)
 
 
