@@ -1,0 +1,59 @@
+"""The default ELM run configuration; configs/*.py start from it and override fields."""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def elm_config() -> ml_collections.ConfigDict:
+    """Every field the trainer reads, with defaults. See configs/tiny_elm.py for use."""
+    config = ml_collections.ConfigDict()
+    config.backbone = ml_collections.ConfigDict(dict(
+        format="gguf",          # gguf | hf | orbax | random
+        path="",                # empty + gguf: the packaged Gemma 3 270M
+        preset="270m",          # architecture for orbax / random
+        tokenizer="",           # tokenizer.model path, or "byte" (tests); gguf carries its own
+        seed=0,
+        dtype="float32", param_dtype="float32", attention_impl="xla", remat_policy="none"))
+    config.model = ml_collections.ConfigDict()
+    config.model.adapter = ml_collections.ConfigDict(dict(
+        num_soft_tokens=1,      # soft tokens per vector
+        hidden_dims=(1024,),    # one hidden layer: the paper's 2-layer MLP
+        activation="gelu",      # gelu | relu | silu | tanh
+        input_norm="none",      # none | l2 | rms
+        output_scale=0.0,       # 0: start soft tokens at the median RMS of real token embeddings
+    ))
+    config.data = ml_collections.ConfigDict(dict(
+        source="synthetic",     # synthetic | jsonl | tfds
+        train="", eval="",      # jsonl paths, or tfds split names
+        tfds_name="", tfds_data_dir="",
+        max_length=64,
+        prompt_template="{prompt}\n",
+        batch_size=16,
+        eval_batch_size=16,
+        seed=0,
+    ))
+    # The built-in task: name which of N random prototype vectors (plus noise) was given.
+    config.data.synthetic = ml_collections.ConfigDict(dict(
+        num_entities=8, dim=16, noise=0.1, train_size=1024, eval_size=128, seed=0, space="vec"))
+    # jsonl / tfds: one entry per space, {table: .npz or .npy, ids: ids file, dim, max_slots}.
+    config.data.spaces = ml_collections.ConfigDict()
+    config.train = ml_collections.ConfigDict(dict(
+        seed=0,
+        stages=("adapter", "full"),  # run in this order; each defined under config.stage
+        grad_accum_steps=1,
+        log_every=10,
+        eval_every=100,
+        max_eval_batches=8,
+        checkpoint_every=50,
+        keep_checkpoints=3,
+        async_checkpoints=True,
+    ))
+    config.stage = ml_collections.ConfigDict()
+    config.stage.adapter = ml_collections.ConfigDict(dict(
+        steps=100, learning_rate=1e-3, warmup_steps=10, final_lr_ratio=0.1,
+        weight_decay=0.0, clip_norm=1.0, trainable=("adapters/.*",)))
+    config.stage.full = ml_collections.ConfigDict(dict(
+        steps=100, learning_rate=1e-5, warmup_steps=10, final_lr_ratio=0.1,
+        weight_decay=0.0, clip_norm=1.0, trainable=(".*",)))
+    return config
