@@ -11,6 +11,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from elc.train.trainer import train
+from launch.quiet_logs import quiet_third_party_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
@@ -21,6 +22,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    quiet_third_party_logs()
     results = train(_CONFIG.value, _WORKDIR.value)
     print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
 

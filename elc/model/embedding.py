@@ -16,9 +16,12 @@ class Embedder(nn.Module):
     param_dtype: jnp.dtype = jnp.float32
 
     def setup(self):
+        # Rows of norm ~1: after the sqrt(d) input scaling embeddings have unit RMS, and
+        # tied logits of a fresh model start near unit scale.
         self.embedding = self.param(
             "embedding",
-            nn.with_logical_partitioning(nn.initializers.normal(stddev=1.0), ("vocab", "embed")),
+            nn.with_logical_partitioning(nn.initializers.normal(stddev=self.embed_dim ** -0.5),
+                                         ("vocab", "embed")),
             (self.vocab_size, self.embed_dim), self.param_dtype)
 
     def encode(self, tokens: jax.Array) -> jax.Array:

@@ -24,7 +24,9 @@ class Checkpointer:
             raise ValueError(f"checkpoint save_every and keep must be >= 1, got {save_every}, {keep}")
         options = ocp.CheckpointManagerOptions(
             save_interval_steps=save_every, max_to_keep=keep,
-            enable_async_checkpointing=async_save)
+            enable_async_checkpointing=async_save,
+            # A run killed mid-save leaves a temporary directory; clear it on restart.
+            cleanup_tmp_directories=True)
         self._manager = ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
     def latest_step(self) -> int | None:

@@ -6,7 +6,8 @@ import dataclasses
 from typing import Any, Sequence
 
 from elc.data.embedding_table import EmbeddingTable
-from elc.data.encoder import ExampleEncoder, SpaceSpec
+from elc.data.encoder import ExampleEncoder
+from elc.data.space_spec import SpaceSpec
 from elc.data.examples import TfdsExampleSource, read_jsonl
 from elc.data.synthetic import naming_task
 from elc.tokenizer import Tokenizer

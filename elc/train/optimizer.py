@@ -35,8 +35,8 @@ class OptimizerConfig:
     def __post_init__(self):
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not 0 <= self.warmup_steps <= self.decay_steps:
-            raise ValueError(f"warmup_steps must be in [0, steps={self.decay_steps}], "
+        if not 0 <= self.warmup_steps < self.decay_steps:
+            raise ValueError(f"warmup_steps must be in [0, steps={self.decay_steps}), "
                              f"got {self.warmup_steps}")
 
 

@@ -77,7 +77,7 @@ def make_train_step(elm: ELM, optimizer: optax.GradientTransformation,
                                   opt_state=opt_state, rng=rng)
         metrics = {"loss": stats["loss_sum"] / tokens,
                    "token_accuracy": stats["correct"] / tokens,
-                   "grad_norm": optax.global_norm(grads),
+                   "grad_norm": optax.tree.norm(grads),
                    "learning_rate": schedule(state.step - stage_start),
                    "target_tokens": stats["tokens"]}
         return new_state, metrics

@@ -48,10 +48,13 @@ def stages_from_config(config) -> list[Stage]:
         spec = config.stage[name]
         if spec.steps < 1:
             raise ValueError(f"config.stage.{name}.steps must be >= 1, got {spec.steps}")
-        optimizer = OptimizerConfig(
-            learning_rate=spec.learning_rate, warmup_steps=spec.warmup_steps,
-            decay_steps=spec.steps, final_lr_ratio=spec.final_lr_ratio,
-            weight_decay=spec.weight_decay, clip_norm=spec.clip_norm)
+        try:
+            optimizer = OptimizerConfig(
+                learning_rate=spec.learning_rate, warmup_steps=spec.warmup_steps,
+                decay_steps=spec.steps, final_lr_ratio=spec.final_lr_ratio,
+                weight_decay=spec.weight_decay, clip_norm=spec.clip_norm)
+        except ValueError as error:
+            raise ValueError(f"config.stage.{name}: {error}") from None
         stages.append(Stage(name, spec.steps, tuple(spec.trainable), optimizer))
     if not stages:
         raise ValueError("config.train.stages is empty")
