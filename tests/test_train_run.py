@@ -82,3 +82,31 @@ def test_killed_run_resumes_with_identical_losses(tmp_path):
     for step in expected:
         assert resumed[step]["stage"] == expected[step]["stage"]
         assert resumed[step]["loss"] == pytest.approx(expected[step]["loss"], rel=1e-6, abs=1e-7), step
+
+
+def test_adapter_stage_leaves_the_backbone_bit_identical(tmp_path):
+    import jax
+    import numpy as np
+
+    from elc.checkpoints.backbone import load_backbone
+    from elc.train.checkpointing import Checkpointer
+
+    config = tiny_config()
+    config.train.stages = ("adapter",)
+    config.stage.adapter.update(steps=10, warmup_steps=2)
+    config.train.update(eval_every=1000, checkpoint_every=10, async_checkpoints=False)
+    train(config, str(tmp_path))
+    checkpointer = Checkpointer(str(tmp_path / "checkpoints"), save_every=10, keep=1)
+    assert checkpointer.latest_step() == 10
+    restored = checkpointer.restore_state(10, None)
+    original = load_backbone(config.backbone).params  # same seed: the same random init
+    jax.tree_util.tree_map(np.testing.assert_array_equal, restored["frozen"]["backbone"], original)
+    assert set(restored["trainable"]) == {"adapters"}
+
+
+def test_unknown_config_key_is_an_error():
+    result = subprocess.run([sys.executable, "-m", "launch.train", "--config=configs/tiny_elm.py",
+                             "--workdir=/tmp/unused", "--config.train.learning_rat=1e-3"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "learning_rat" in result.stderr
