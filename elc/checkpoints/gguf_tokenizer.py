@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from gguf import GGUFReader
-from sentencepiece import sentencepiece_model_pb2 as spm_pb2
-
+from elc.sentencepiece_bpe import bpe_tokenizer
 from elc.tokenizer import Tokenizer
 
 # GGUF token types share SentencePiece's numbering: 1 normal, 2 unknown, 3 control,
@@ -44,33 +43,14 @@ def tokenizer_from_gguf(reader: GGUFReader, source: str = "GGUF") -> Tokenizer:
         raise ValueError(f"{source}: unknown tokenizer.ggml.token_type values {bad}")
     unk_id = _scalar(reader, "tokenizer.ggml.unknown_token_id", source)
 
-    proto = spm_pb2.ModelProto()
-    for index, (piece, score, kind) in enumerate(zip(tokens, scores, types)):
-        entry = proto.pieces.add()
-        # llama.cpp's converter writes user-defined pieces with '▁' turned into spaces
-        # (so that its own tokenizer matches them in raw text); undo that.
-        entry.piece = piece.replace(" ", "\u2581") if kind == 4 else piece
-        entry.score = float(score)
-        # SentencePiece needs exactly one UNKNOWN piece; converters often mark it CONTROL.
-        entry.type = spm_pb2.ModelProto.SentencePiece.UNKNOWN if index == unk_id else int(kind)
-    trainer = proto.trainer_spec
-    trainer.model_type = spm_pb2.TrainerSpec.BPE
-    trainer.vocab_size = len(tokens)
-    trainer.byte_fallback = True
-    trainer.allow_whitespace_only_pieces = True
-    trainer.split_digits = True
-    # SentencePiece resolves bos_id() etc. through the piece names, so set both.
-    for name in ("unk", "bos", "eos", "pad"):
-        key = "unknown" if name == "unk" else ("padding" if name == "pad" else name)
-        index = unk_id if name == "unk" else _scalar(reader, f"tokenizer.ggml.{key}_token_id", source)
-        if not 0 <= index < len(tokens):
-            raise ValueError(f"{source}: tokenizer.ggml.{key}_token_id = {index} is outside the "
-                             f"vocabulary of {len(tokens)}")
-        setattr(trainer, f"{name}_id", index)
-        setattr(trainer, f"{name}_piece", tokens[index])
-    normalizer = proto.normalizer_spec
-    normalizer.name = "identity"
-    normalizer.add_dummy_prefix = False
-    normalizer.remove_extra_whitespaces = False
-    normalizer.escape_whitespaces = True
-    return Tokenizer(proto.SerializeToString())
+    ids = {}
+    for name, key in (("bos_id", "bos"), ("eos_id", "eos"), ("pad_id", "padding")):
+        ids[name] = _scalar(reader, f"tokenizer.ggml.{key}_token_id", source)
+    # llama.cpp's converter writes user-defined pieces with '▁' turned into spaces (so
+    # that its own tokenizer matches them in raw text); undo that.
+    pieces = [(piece.replace(" ", "\u2581") if kind == 4 else piece, score, kind)
+              for piece, score, kind in zip(tokens, scores.tolist(), types.tolist())]
+    try:
+        return bpe_tokenizer(pieces, unk_id=unk_id, **ids)
+    except ValueError as error:
+        raise ValueError(f"{source}: tokenizer.ggml special token: {error}") from None
