@@ -38,6 +38,12 @@ def elm_config() -> ml_collections.ConfigDict:
         num_entities=8, dim=16, noise=0.1, train_size=1024, eval_size=128, seed=0, space="vec"))
     # jsonl / tfds: one entry per space, {table: .npz or .npy, ids: ids file, dim, max_slots}.
     config.data.spaces = ml_collections.ConfigDict()
+    # Device mesh (see elc/sharding.py): sizes of the data, fsdp and tensor axes, one of
+    # them -1 for "all remaining devices"; dcn_data > 1 spans TPU slices.
+    config.mesh = ml_collections.ConfigDict(dict(
+        data=-1, fsdp=1, tensor=1, dcn_data=1,
+        rules="fsdp",           # fsdp | fsdp_tp (MaxText-style tensor parallelism)
+    ))
     config.train = ml_collections.ConfigDict(dict(
         seed=0,
         stages=("adapter", "full"),  # run in this order; each defined under config.stage

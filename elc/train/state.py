@@ -28,9 +28,12 @@ class TrainState:
 
 
 def create_state(params: dict, trainable: list[str], optimizer: optax.GradientTransformation,
-                 step: int, rng: jax.Array) -> TrainState:
-    """A state whose trainable part is the leaves matching ``trainable`` regexes."""
+                 step: int, rng_data: jax.Array) -> TrainState:
+    """A state whose trainable part is the leaves matching ``trainable`` regexes.
+
+    ``rng_data`` is raw key data (``jax.random.key_data``). Works on parameters boxed
+    with logical axis names too, whose optimizer state then carries the same names.
+    """
     train_part, frozen_part = split_params(params, trainable)
     return TrainState(step=jax.numpy.asarray(step, jax.numpy.int32), trainable=train_part,
-                      frozen=frozen_part, opt_state=optimizer.init(train_part),
-                      rng=jax.random.key_data(rng))
+                      frozen=frozen_part, opt_state=optimizer.init(train_part), rng=rng_data)

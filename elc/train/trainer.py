@@ -11,20 +11,27 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from typing import Any
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from flax.core import meta
+from jax.sharding import NamedSharding, PartitionSpec
 
 from elc.checkpoints.backbone import load_backbone
 from elc.data.iterator import BatchIterator
 from elc.model.elm import ELM, AdapterConfig, init_adapters, soft_token_scale, space_dims
+from elc.model.gemma import Gemma3
+from elc.sharding import global_batch, logical_rules, make_mesh, put_sharded, tree_shardings
 from elc.train.checkpointing import Checkpointer
 from elc.train.input_pipeline import build_input_pipeline
 from elc.train.metrics_log import MetricsLog, Progress
 from elc.train.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
-from elc.train.state import TrainState, create_state
+from elc.train.preemption import PreemptionWatch
+from elc.train.state import create_state
 from elc.train.step import make_eval_step, make_train_step
 
 
@@ -61,14 +68,15 @@ def stages_from_config(config) -> list[Stage]:
     return stages
 
 
-def _evaluate(eval_step, params, pipeline, config) -> dict[str, float]:
+def _evaluate(eval_step, params, pipeline, config, mesh) -> dict[str, float]:
     iterator = BatchIterator(pipeline.eval, pipeline.encoder, batch_size=config.data.eval_batch_size,
-                             seed=0, shuffle=False, num_epochs=1)
+                             seed=0, shuffle=False, num_epochs=1,
+                             process_index=jax.process_index(), process_count=jax.process_count())
     totals: dict[str, float] = {}
     for index, batch in enumerate(iterator):
         if index >= config.train.max_eval_batches:
             break
-        for key, value in jax.device_get(eval_step(params, batch)).items():
+        for key, value in jax.device_get(eval_step(params, global_batch(batch, mesh))).items():
             totals[key] = totals.get(key, 0.0) + float(value)
     tokens, examples = max(totals["tokens"], 1.0), max(totals["examples"], 1.0)
     return {"eval/loss": totals["loss_sum"] / tokens,
@@ -76,8 +84,27 @@ def _evaluate(eval_step, params, pipeline, config) -> dict[str, float]:
             "eval/exact_match": totals["exact"] / examples}
 
 
+def _abstract_params(elm: ELM) -> dict:
+    """Shapes of all parameters, boxed with their logical axis names (nothing allocated)."""
+    def init():
+        backbone = Gemma3(elm.backbone_config).init(jax.random.key(0),
+                                                    jnp.zeros((1, 1), jnp.int32))["params"]
+        return {"backbone": backbone, "adapters": init_adapters(elm, jax.random.key(0))}
+    return jax.eval_shape(init)
+
+
+def _with_shardings(abstract: Any, shardings: Any) -> Any:
+    return jax.tree_util.tree_map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), meta.unbox(abstract),
+        shardings)
+
+
 def train(config, workdir: str) -> dict[str, float]:
-    """Runs (or resumes) every stage of ``config`` in ``workdir``; returns final eval metrics."""
+    """Runs (or resumes) every stage of ``config`` in ``workdir``; returns final eval metrics.
+
+    Every process of a multi-host run calls this with the same arguments; each reads its
+    own slice of every batch, and process 0 writes the logs.
+    """
     os.makedirs(workdir, exist_ok=True)
     backbone = load_backbone(config.backbone)
     if backbone.tokenizer is None:
@@ -90,12 +117,15 @@ def train(config, workdir: str) -> dict[str, float]:
               AdapterConfig(num_soft_tokens=adapter.num_soft_tokens,
                             hidden_dims=tuple(adapter.hidden_dims), activation=adapter.activation,
                             input_norm=adapter.input_norm, output_scale=float(scale)))
-    rng = jax.random.key(config.train.seed)
-    params = {"backbone": jax.tree_util.tree_map(jax.numpy.asarray, backbone.params),
-              "adapters": meta.unbox(init_adapters(elm, jax.random.fold_in(rng, 1)))}
     stages = stages_from_config(config)
     boundaries = np.cumsum([0] + [s.steps for s in stages]).tolist()
-    total_steps = boundaries[-1]
+    mesh = make_mesh(config.mesh)
+    rules = logical_rules(config.mesh.rules)
+    batch_rows = mesh.shape["data"] * mesh.shape["fsdp"]
+    for name in ("batch_size", "eval_batch_size"):
+        if config.data[name] % batch_rows:
+            raise ValueError(f"data.{name}={config.data[name]} must be a multiple of the "
+                             f"mesh's data x fsdp = {batch_rows}")
 
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"),
                                 save_every=config.train.checkpoint_every,
@@ -103,7 +133,8 @@ def train(config, workdir: str) -> dict[str, float]:
                                 async_save=config.train.async_checkpoints)
     train_batches = BatchIterator(pipeline.train, pipeline.encoder,
                                   batch_size=config.data.batch_size, seed=config.data.seed,
-                                  shuffle=True)
+                                  shuffle=True, process_index=jax.process_index(),
+                                  process_count=jax.process_count())
     start_stage, resume_step = 0, checkpointer.latest_step()
     if resume_step is not None:
         record = checkpointer.restore_record(resume_step)
@@ -112,45 +143,76 @@ def train(config, workdir: str) -> dict[str, float]:
         logging.info("resuming from step %d (stage %s)", resume_step, record["stage"])
 
     log = MetricsLog(workdir, enabled=jax.process_index() == 0)
-    progress = Progress(total_steps, resume_step or 0)
-    eval_step = jax.jit(make_eval_step(elm))
-    rng_data = jax.random.key_data(jax.random.fold_in(rng, 2))
-    for index in range(start_stage, len(stages)):
-        stage, begin, end = stages[index], boundaries[index], boundaries[index + 1]
-        optimizer = make_optimizer(stage.optimizer)
-        state: TrainState = create_state(params, list(stage.trainable), optimizer, begin, rng_data)
-        if resume_step is not None:
-            state = checkpointer.restore_state(resume_step, state)
-            resume_step = None
-        train_step = jax.jit(make_train_step(elm, optimizer, learning_rate_schedule(stage.optimizer),
-                                             begin, config.train.grad_accum_steps),
-                             donate_argnums=0)
-        window_start, window_tokens, window_steps = time.time(), 0, 0
-        step = int(state.step)
-        while step < end:
-            batch = next(train_batches)
-            state, metrics = train_step(state, batch)
-            step += 1
-            window_tokens += int(batch["input_mask"].sum())
-            window_steps += 1
-            if step % config.train.log_every == 0 or step == end:
-                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                elapsed = time.time() - window_start
-                metrics.update({"step_time": elapsed / window_steps,
-                                "tokens_per_second": window_tokens / elapsed})
-                log.write(step, stage.name, metrics)
-                progress.report(step, stage.name, {k: metrics[k] for k in (
-                    "loss", "token_accuracy", "learning_rate", "tokens_per_second")})
-                window_start, window_tokens, window_steps = time.time(), 0, 0
-            if step % config.train.eval_every == 0 and step != end:
-                log.write(step, stage.name, _evaluate(eval_step, state.params, pipeline, config))
-            record = {"stage_index": index, "stage": stage.name, "data": train_batches.get_state()}
-            checkpointer.save(step, state, record, force=step == end)
-        params, rng_data = state.params, state.rng
-        results = _evaluate(eval_step, params, pipeline, config)
-        log.write(end, stage.name, results)
-        logging.info("end of stage %s: %s", stage.name,
-                     " ".join(f"{k} {v:.4f}" for k, v in results.items()))
+    progress = Progress(boundaries[-1], resume_step or 0)
+    rng = jax.random.key(config.train.seed)
+    with mesh, nn.logical_axis_rules(rules), PreemptionWatch() as preemption:
+        abstract_params = _abstract_params(elm)
+        param_shardings = tree_shardings(abstract_params, mesh, rules)
+        params = {
+            "backbone": put_sharded(backbone.params, param_shardings["backbone"]),
+            "adapters": jax.jit(lambda r: meta.unbox(init_adapters(elm, r)),
+                                out_shardings=param_shardings["adapters"])(
+                jax.random.fold_in(rng, 1)),
+        }
+        del backbone
+        replicated = NamedSharding(mesh, PartitionSpec())
+        rng_data = jax.device_put(jax.random.key_data(jax.random.fold_in(rng, 2)), replicated)
+        eval_step = jax.jit(make_eval_step(elm))
+        results: dict[str, float] = {}
+        for index in range(start_stage, len(stages)):
+            stage, begin, end = stages[index], boundaries[index], boundaries[index + 1]
+            optimizer = make_optimizer(stage.optimizer)
+
+            def new_state(p, r, stage=stage, optimizer=optimizer, begin=begin):
+                return create_state(p, list(stage.trainable), optimizer, begin, r)
+
+            abstract_state = jax.eval_shape(new_state, abstract_params, rng_data)
+            state_shardings = tree_shardings(abstract_state, mesh, rules)
+            if resume_step is not None:
+                state = checkpointer.restore_state(
+                    resume_step, _with_shardings(abstract_state, state_shardings))
+                resume_step = None
+            else:
+                state = jax.jit(new_state, out_shardings=state_shardings)(params, rng_data)
+            del params
+            train_step = jax.jit(
+                make_train_step(elm, optimizer, learning_rate_schedule(stage.optimizer), begin,
+                                config.train.grad_accum_steps),
+                out_shardings=(state_shardings, replicated), donate_argnums=0)
+            window_start, window_tokens, window_steps = time.time(), 0, 0
+            step = int(state.step)
+            while step < end:
+                local = next(train_batches)
+                state, metrics = train_step(state, global_batch(local, mesh))
+                step += 1
+                window_tokens += int(local["input_mask"].sum()) * jax.process_count()
+                window_steps += 1
+                if step % config.train.log_every == 0 or step == end:
+                    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    elapsed = time.time() - window_start
+                    metrics.update({"step_time": elapsed / window_steps,
+                                    "tokens_per_second": window_tokens / elapsed})
+                    log.write(step, stage.name, metrics)
+                    progress.report(step, stage.name, {k: metrics[k] for k in (
+                        "loss", "token_accuracy", "learning_rate", "tokens_per_second")})
+                    window_start, window_tokens, window_steps = time.time(), 0, 0
+                if step % config.train.eval_every == 0 and step != end:
+                    log.write(step, stage.name,
+                              _evaluate(eval_step, state.params, pipeline, config, mesh))
+                record = {"stage_index": index, "stage": stage.name,
+                          "data": train_batches.get_state()}
+                stop = preemption.should_stop()
+                checkpointer.save(step, state, record, force=step == end or stop)
+                if stop:
+                    logging.warning("SIGTERM received: saved step %d, exiting", step)
+                    checkpointer.close()
+                    log.close()
+                    return {"preempted_at_step": float(step)}
+            params, rng_data = state.params, state.rng
+            results = _evaluate(eval_step, params, pipeline, config, mesh)
+            log.write(end, stage.name, results)
+            logging.info("end of stage %s: %s", stage.name,
+                         " ".join(f"{k} {v:.4f}" for k, v in results.items()))
     checkpointer.close()
     log.close()
     return results
