@@ -12,6 +12,8 @@ import pytest
 
 from elc.train.trainer import train
 
+from conftest import read_metrics
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -21,17 +23,6 @@ def tiny_config():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_config()
-
-
-def read_metrics(workdir):
-    """step -> last logged record (a resumed run logs the re-run steps again)."""
-    records = {}
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        for line in f:
-            record = json.loads(line)
-            if "loss" in record:
-                records[record["step"]] = record
-    return records
 
 
 def test_tiny_elm_names_held_out_vectors(tmp_path):
