@@ -147,3 +147,11 @@ def put_sharded(tree: Any, shardings: Any) -> Any:
         return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 
     return jax.tree_util.tree_map(put, tree, shardings)
+
+
+def strip_boxes(tree: Any) -> Any:
+    """The tree with logical-axis boxes removed. Unlike ``flax.core.meta.unbox`` it never
+    applies sharding constraints, so it is safe on abstract trees inside a mesh context."""
+    return jax.tree_util.tree_map(
+        lambda x: x.value if isinstance(x, nn.LogicallyPartitioned) else x, tree,
+        is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned))

@@ -35,7 +35,7 @@ def main(rules_name, data, fsdp, tensor):
                   "adapters": init_adapters(elm, jax.random.key(1))}
         return create_state(params, [".*"], optimizer, 0, jax.random.key_data(jax.random.key(2)))
 
-    with mesh, nn.logical_axis_rules(rules):
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
         abstract = jax.eval_shape(init)
         shardings = tree_shardings(abstract, mesh, rules)
         state = jax.jit(lambda: meta.unbox(init()), out_shardings=shardings)()

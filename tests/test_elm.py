@@ -26,7 +26,7 @@ def test_adapter_soft_tokens_start_at_the_requested_rms():
     layers = meta.unbox(params)["params"]
     assert layers["hidden_0"]["kernel"].shape == (12, 32)
     assert layers["hidden_1"]["kernel"].shape == (32, 32)
-    assert layers["output"]["kernel"].shape == (32, 3, 64)
+    assert layers["output_kernel"].shape == (32, 3, 64)
 
 
 def test_adapter_l2_input_norm_ignores_vector_length():
@@ -112,7 +112,7 @@ def test_gradient_reaches_every_used_adapter(tiny_elm):
     batch = batch_with_slots()
     grads = jax.jit(jax.grad(lambda p: jnp.mean(elm.apply({"params": p}, batch) ** 2)))(params)
     for space in ("movie", "user"):
-        assert float(jnp.abs(grads["adapters"][space]["output"]["kernel"]).max()) > 0, space
+        assert float(jnp.abs(grads["adapters"][space]["output_kernel"]).max()) > 0, space
 
 
 def test_wrong_vector_dimension_is_named(tiny_elm):

@@ -64,14 +64,15 @@ class EmbeddingAdapter(nn.Module):
                          name=f"hidden_{i}")(x)
             x = act(x)
             axes_in = "adapter_hidden"
-        out = nn.DenseGeneral((self.num_soft_tokens, self.embed_dim), dtype=self.dtype,
-                              param_dtype=self.param_dtype,
-                              kernel_init=nn.with_logical_partitioning(
-                                  nn.initializers.lecun_normal(),
-                                  (axes_in, "soft_tokens", "embed")),
-                              bias_init=nn.with_logical_partitioning(
-                                  nn.initializers.zeros_init(), ("soft_tokens", "embed")),
-                              name="output")(x)
+        # An explicit [in, k, embed] kernel: DenseGeneral stores it flattened, which its
+        # logical axis names would not fit.
+        kernel = self.param("output_kernel", nn.with_logical_partitioning(
+            nn.initializers.lecun_normal(), (axes_in, "soft_tokens", "embed")),
+            (x.shape[-1], self.num_soft_tokens, self.embed_dim), self.param_dtype)
+        bias = self.param("output_bias", nn.with_logical_partitioning(
+            nn.initializers.zeros_init(), ("soft_tokens", "embed")),
+            (self.num_soft_tokens, self.embed_dim), self.param_dtype)
+        out = jnp.einsum("...h,hke->...ke", x.astype(self.dtype), kernel.astype(self.dtype)) + bias
         out = out.astype(jnp.float32)
         out = out * jax.lax.rsqrt(jnp.mean(jnp.square(out), axis=-1, keepdims=True) + 1e-6)
         scale = self.param("output_scale", nn.with_logical_partitioning(

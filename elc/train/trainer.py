@@ -25,7 +25,8 @@ from elc.checkpoints.backbone import load_backbone
 from elc.data.iterator import BatchIterator
 from elc.model.elm import ELM, AdapterConfig, init_adapters, soft_token_scale, space_dims
 from elc.model.gemma import Gemma3
-from elc.sharding import global_batch, logical_rules, make_mesh, put_sharded, tree_shardings
+from elc.sharding import (global_batch, logical_rules, make_mesh, put_sharded, strip_boxes,
+                          tree_shardings)
 from elc.train.checkpointing import Checkpointer
 from elc.train.input_pipeline import build_input_pipeline
 from elc.train.metrics_log import MetricsLog, Progress
@@ -95,7 +96,7 @@ def _abstract_params(elm: ELM) -> dict:
 
 def _with_shardings(abstract: Any, shardings: Any) -> Any:
     return jax.tree_util.tree_map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), meta.unbox(abstract),
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), strip_boxes(abstract),
         shardings)
 
 
@@ -145,8 +146,10 @@ def train(config, workdir: str) -> dict[str, float]:
     log = MetricsLog(workdir, enabled=jax.process_index() == 0)
     progress = Progress(boundaries[-1], resume_step or 0)
     rng = jax.random.key(config.train.seed)
-    with mesh, nn.logical_axis_rules(rules), PreemptionWatch() as preemption:
-        abstract_params = _abstract_params(elm)
+    # Outside the mesh: Flax would otherwise apply sharding constraints while tracing the
+    # init, which it gets wrong for rematerialised layers inside a scan.
+    abstract_params = _abstract_params(elm)
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules), PreemptionWatch() as preemption:
         param_shardings = tree_shardings(abstract_params, mesh, rules)
         params = {
             "backbone": put_sharded(backbone.params, param_shardings["backbone"]),
