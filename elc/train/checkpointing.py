@@ -27,7 +27,9 @@ class Checkpointer:
             enable_async_checkpointing=async_save,
             # A run killed mid-save leaves a temporary directory; clear it on restart.
             cleanup_tmp_directories=True)
-        self._manager = ocp.CheckpointManager(os.path.abspath(directory), options=options)
+        # Remote paths (gs://...) go to orbax as they are; local ones are made absolute.
+        path = directory if "://" in directory else os.path.abspath(directory)
+        self._manager = ocp.CheckpointManager(path, options=options)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()

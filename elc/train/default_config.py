@@ -52,6 +52,7 @@ def elm_config() -> ml_collections.ConfigDict:
         eval_every=100,
         max_eval_batches=8,
         checkpoint_every=50,
+        checkpoint_dir="",      # empty: WORKDIR/checkpoints; multi-host: shared (gs://...)
         keep_checkpoints=3,
         async_checkpoints=True,
     ))

@@ -128,7 +128,7 @@ def train(config, workdir: str) -> dict[str, float]:
             raise ValueError(f"data.{name}={config.data[name]} must be a multiple of the "
                              f"mesh's data x fsdp = {batch_rows}")
 
-    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"),
+    checkpointer = Checkpointer(config.train.checkpoint_dir or os.path.join(workdir, "checkpoints"),
                                 save_every=config.train.checkpoint_every,
                                 keep=config.train.keep_checkpoints,
                                 async_save=config.train.async_checkpoints)
