@@ -25,8 +25,8 @@ from elc.checkpoints.backbone import load_backbone
 from elc.data.iterator import BatchIterator
 from elc.model.elm import ELM, AdapterConfig, init_adapters, soft_token_scale, space_dims
 from elc.model.gemma import Gemma3
-from elc.sharding import (global_batch, logical_rules, make_mesh, put_sharded, strip_boxes,
-                          tree_shardings)
+from elc.sharding import (batch_sharding, global_batch, logical_rules, make_mesh, put_sharded,
+                          strip_boxes, tree_shardings)
 from elc.train.checkpointing import Checkpointer
 from elc.train.input_pipeline import build_input_pipeline
 from elc.train.metrics_log import MetricsLog, Progress
@@ -161,6 +161,10 @@ def train(config, workdir: str) -> dict[str, float]:
         replicated = NamedSharding(mesh, PartitionSpec())
         rng_data = jax.device_put(jax.random.key_data(jax.random.fold_in(rng, 2)), replicated)
         eval_step = jax.jit(make_eval_step(elm))
+        # Every batch has the structure of one encoded example with a leading batch axis.
+        batch_shardings = jax.tree_util.tree_map(
+            lambda x: batch_sharding(mesh, np.ndim(x) + 1),
+            pipeline.encoder.encode(pipeline.train[0]))
         results: dict[str, float] = {}
         for index in range(start_stage, len(stages)):
             stage, begin, end = stages[index], boundaries[index], boundaries[index + 1]
@@ -181,6 +185,7 @@ def train(config, workdir: str) -> dict[str, float]:
             train_step = jax.jit(
                 make_train_step(elm, optimizer, learning_rate_schedule(stage.optimizer), begin,
                                 config.train.grad_accum_steps),
+                in_shardings=(state_shardings, batch_shardings),
                 out_shardings=(state_shardings, replicated), donate_argnums=0)
             window_start, window_tokens, window_steps = time.time(), 0, 0
             step = int(state.step)
