@@ -16,6 +16,7 @@ setup(
         "optax",
         "orbax-checkpoint",
         "tensorflow-datasets",
+        "importlib_resources",  # needed by TFDS dataset builders, not declared by TFDS
         "sentencepiece",
         "protobuf",  # SentencePiece's model proto, to rebuild tokenizers from GGUF metadata
         "ml-collections",
