@@ -24,6 +24,8 @@ def get_config(arg: str | None = None):
         movie_space="movie_behavioral",             # or movie_semantic
         tasks=tuple(TASKS), examples_per_entity=1,
     ))
+    # Mixing: task -> fraction of its examples kept, e.g. --config.prepare.weights.movie_era=0.5
+    config.prepare.weights = config_dict.ConfigDict({name: 1.0 for name in TASKS})
     config.prepare.als = config_dict.ConfigDict(dict(dim=64, regularization=0.1, alpha=10.0,
                                                      iterations=15))
     config.data.update(source="jsonl", train=out_dir + "/train.jsonl",

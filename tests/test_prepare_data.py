@@ -25,7 +25,8 @@ def prepared(tmp_path_factory):
     out = tmp_path_factory.mktemp("movielens")
     result = subprocess.run([sys.executable, "-m", "launch.prepare_data",
                              "--config=configs/movielens_elm.py",
-                             f"--config.prepare.out_dir={out}", "--config.prepare.als.iterations=5"],
+                             f"--config.prepare.out_dir={out}", "--config.prepare.als.iterations=5",
+                             "--config.prepare.weights.movie_era=0"],
                             cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, json.loads((out / "report.json").read_text())
@@ -71,3 +72,13 @@ def test_training_pipeline_reads_the_prepared_data(prepared):
     assert batch["tokens"].shape == (8, 512)
     used = sum(batch["slots"][s]["mask"].sum() for s in batch["slots"])
     assert used >= 8  # every example holds at least one vector
+
+
+def test_mixing_weights_reach_the_examples(prepared):
+    from elc.data.tasks import TASKS
+    out, _ = prepared
+    era = set(TASKS["movie_era"].prompts({"movie": "movie_behavioral"}))
+    identity = set(TASKS["movie_identity"].prompts({"movie": "movie_behavioral"}))
+    prompts = {e.prompt for e in read_jsonl(out / "train.jsonl")}
+    assert not prompts & era  # weight 0: dropped
+    assert prompts & identity  # weight 1: kept

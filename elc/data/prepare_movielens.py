@@ -98,7 +98,8 @@ def prepare_movielens(prepare: Any, out_dir: str) -> dict[str, Any]:
     examples = {part: build_examples(ml, tasks=list(prepare.tasks), spaces=spaces, split=split,
                                      part=part, seed=prepare.seed, neighbours=neighbours,
                                      user_recommendations=recommendations,
-                                     examples_per_entity=prepare.examples_per_entity)
+                                     examples_per_entity=prepare.examples_per_entity,
+                                     weights=dict(prepare.weights))
                 for part in ("train", "eval")}
     for part, part_examples in examples.items():
         _write_jsonl(os.path.join(out_dir, f"{part}.jsonl"), part_examples)
