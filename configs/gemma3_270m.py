@@ -8,6 +8,8 @@ Other checkpoints:  --config.backbone.format=hf --config.backbone.path=/ckpt/gem
 
 import ml_collections
 
+from elc.train.default_config import sample_config
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     del arg  # no variants yet
@@ -23,12 +25,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         attention_impl="xla",  # xla | cudnn (GPU, bf16)
         remat_policy="none",
     ))
-    config.sample = ml_collections.ConfigDict(dict(
-        max_new_tokens=32,
-        temperature=0.0,    # 0: greedy
-        seed=0,
-        stop_at_eos=True,
-    ))
+    config.sample = sample_config()
+    config.sample.max_new_tokens = 32
     config.score = ml_collections.ConfigDict(dict(
         max_length=1024,    # tokens per scoring window
     ))

@@ -7,6 +7,8 @@ coordinator itself; elsewhere give it explicitly, by flags or environment variab
 
 from __future__ import annotations
 
+import glob
+import importlib.util
 import os
 
 import jax
@@ -52,3 +54,20 @@ def initialize(coordinator_address: str = "", num_processes: int = 0,
         return
     logging.info("process %d of %d joined; %d local and %d global devices", jax.process_index(),
                  jax.process_count(), jax.local_device_count(), jax.device_count())
+
+
+def accelerator_available() -> bool:
+    """Whether this machine has a TPU or GPU together with the JAX runtime for it.
+
+    Found from device files and installed packages, without initialising JAX: a
+    multi-host run must call :func:`initialize` before anything touches the backends.
+    ``JAX_PLATFORMS=cpu`` forces False.
+    """
+    if os.environ.get("JAX_PLATFORMS", "").strip().lower() == "cpu":
+        return False
+    tpu = glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*")
+    gpu = glob.glob("/dev/nvidia[0-9]*")
+    tpu_runtime = importlib.util.find_spec("libtpu") is not None
+    gpu_runtime = any(importlib.util.find_spec(name) is not None
+                      for name in ("jax_cuda12_plugin", "jax_cuda13_plugin"))
+    return bool(tpu and tpu_runtime) or bool(gpu and gpu_runtime)

@@ -1,46 +1,169 @@
-"""Generates continuations of text prompts with a Gemma 3 backbone.
+"""Generates text: continuations of prompts from a backbone, or an ELM's answers about vectors.
+
+Text prompts:
 
   python -m launch.sample --config=configs/gemma3_270m.py --prompt="The capital of France is"
   python -m launch.sample --config=configs/gemma3_270m.py --prompt="Hello" \
-      --config.sample.temperature=0.8 --config.sample.max_new_tokens=64
+      --config.sample.temperature=0.8 --config.sample.top_p=0.9 --config.sample.max_new_tokens=64
+
+A trained MovieLens ELM (--workdir of the run, with its config), asked about vectors:
+
+  python -m launch.sample --config=configs/movielens_elm.py --workdir=workdir/movielens_elm \
+      --movie=50 --interpolate=50,181,0.5 --user=12 --cav=12,Horror,1.5
+
+  --movie=ID               the movie's vector
+  --interpolate=A,B[,W]    (1 - W) * vector(A) + W * vector(B), W = 0.5 by default
+  --user=ID                the user's vector
+  --cav=USER,GENRE,AMOUNT  the user moved AMOUNT x (mean user norm) along the direction of
+                           liking GENRE (a concept activation vector fitted on training users)
+
+Each is asked with the first phrasing of --movie_task / --user_task.
 """
 
 import time
 
+import flax.linen as nn
+import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from elc.checkpoints.backbone import load_backbone
+from elc.data.movielens import load_movielens
+from elc.data.tasks import TASKS, split_entities
+from elc.evaluation import concepts
+from elc.evaluation.generation import GenerationConfig, Request, answer
+from elc.evaluation.movielens_eval import USER_BEHAVIOURAL, genre_cav
 from elc.sampling import generate
+from elc.train.trainer import restore_stage_params, setup_run
+from launch.quiet_logs import quiet_third_party_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
-_PROMPT = flags.DEFINE_multi_string("prompt", None, "Prompt text; repeat for a batch.")
-flags.mark_flags_as_required(["config", "prompt"])
+_PROMPT = flags.DEFINE_multi_string("prompt", [], "Prompt text; repeat for a batch.")
+_WORKDIR = flags.DEFINE_string("workdir", "", "A trained ELM run: ask it about vectors.")
+_STAGE = flags.DEFINE_string("stage", "", "Which stage's parameters (default: the last).")
+_MOVIE = flags.DEFINE_multi_string("movie", [], "Movie id.")
+_INTERPOLATE = flags.DEFINE_multi_string("interpolate", [], "A,B[,W]: movie interpolation.")
+_USER = flags.DEFINE_multi_string("user", [], "User id.")
+_CAV = flags.DEFINE_multi_string("cav", [], "USER,GENRE,AMOUNT: a user moved along a CAV.")
+_MOVIE_TASK = flags.DEFINE_string("movie_task", "movie_summary", "Task asked about movies.")
+_USER_TASK = flags.DEFINE_string("user_task", "user_profile", "Task asked about users.")
+flags.mark_flags_as_required(["config"])
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    config = _CONFIG.value
+def _fields(flag: str, value: str, count: tuple[int, ...]) -> list[str]:
+    fields = [f.strip() for f in value.split(",")]
+    if len(fields) not in count:
+        raise app.UsageError(f"--{flag}={value!r}: expected {' or '.join(map(str, count))} "
+                             "comma-separated fields")
+    return fields
+
+
+def _number(flag: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise app.UsageError(f"--{flag}: {text!r} is not a number") from None
+
+
+def _phrasing(task: str, role: str, space: str) -> str:
+    if task not in TASKS or TASKS[task].kind != role:
+        known = sorted(name for name, t in TASKS.items() if t.kind == role)
+        raise app.UsageError(f"--{role}_task={task!r} is not a {role} task; expected one of {known}")
+    return TASKS[task].prompts({role: space})[0]
+
+
+def _vector_requests(config, run) -> list[tuple[str, Request]]:
+    """(label, request) for every --movie, --interpolate, --user and --cav flag."""
+    movie_space = config.prepare.movie_space
+    spaces = run.pipeline.spaces
+    for space in (movie_space, USER_BEHAVIOURAL):
+        if space not in spaces or spaces[space].table is None:
+            raise app.UsageError(f"the config's data.spaces has no table for {space!r}")
+    movies, users = spaces[movie_space].table, spaces[USER_BEHAVIOURAL].table
+    movie_prompt = _phrasing(_MOVIE_TASK.value, "movie", movie_space)
+    user_prompt = _phrasing(_USER_TASK.value, "user", USER_BEHAVIOURAL)
+    requests = [(f"movie {m}", Request(movie_prompt, {movie_space: m})) for m in _MOVIE.value]
+    for value in _INTERPOLATE.value:
+        fields = _fields("interpolate", value, (2, 3))
+        weight = _number("interpolate", fields[2]) if len(fields) == 3 else 0.5
+        point = concepts.interpolate(movies.lookup(fields[0])[None], movies.lookup(fields[1])[None],
+                                     [weight])[0, 0]
+        requests.append((f"movies {fields[0]} -> {fields[1]} at {weight:g}",
+                         Request(movie_prompt, {movie_space: point.tolist()})))
+    requests += [(f"user {u}", Request(user_prompt, {USER_BEHAVIOURAL: u})) for u in _USER.value]
+    if _CAV.value:
+        prepare = config.prepare
+        ml = load_movielens(prepare.source, prepare.path)
+        split = split_entities(ml, movie_fraction=prepare.holdout_movies,
+                               user_fraction=prepare.holdout_users, seed=prepare.seed)
+        for value in _CAV.value:
+            user, genre, amount = _fields("cav", value, (3,))
+            amount = _number("cav", amount)
+            try:
+                direction, _ = genre_cav(ml, split, users, genre)
+            except ValueError as error:
+                raise app.UsageError(f"--cav={value!r}: {error}") from None
+            moved = concepts.shift(users.lookup(user)[None], direction, [amount])[0, 0]
+            requests.append((f"user {user} + {amount:g} x {genre}",
+                             Request(user_prompt, {USER_BEHAVIOURAL: moved.tolist()})))
+    return requests
+
+
+def _sample_elm(config) -> None:
+    if "prepare" not in config:
+        raise app.UsageError("--workdir needs a MovieLens ELM config such as "
+                             "configs/movielens_elm.py")
+    run = setup_run(config)
+    requests = _vector_requests(config, run)
+    if not requests:
+        raise app.UsageError("give at least one of --movie, --interpolate, --user, --cav")
+    stage = _STAGE.value or run.stages[-1].name
+    sample = config.sample
+    generation = GenerationConfig(max_new_tokens=sample.max_new_tokens, temperature=sample.temperature,
+                                  top_k=sample.top_k, top_p=sample.top_p, seed=sample.seed)
+    with jax.set_mesh(run.mesh), nn.logical_axis_rules(run.rules):
+        params = restore_stage_params(config, _WORKDIR.value, run, stage)
+        texts = answer(run.elm, params, run.pipeline.encoder, [r for _, r in requests],
+                       generation)
+    for (label, request), text in zip(requests, texts):
+        print(f"[{label}] {request.prompt}\n  {text}")
+
+
+def _sample_text(config) -> None:
+    if _MOVIE.value or _INTERPOLATE.value or _USER.value or _CAV.value:
+        raise app.UsageError("--movie, --interpolate, --user and --cav ask a trained ELM: "
+                             "give its --workdir")
+    if not _PROMPT.value:
+        raise app.UsageError("give --prompt (or --workdir to ask a trained ELM about vectors)")
     start = time.time()
     backbone = load_backbone(config.backbone)
     if backbone.tokenizer is None:
         raise app.UsageError("this backbone has no tokenizer; set --config.backbone.tokenizer")
     logging.info("loaded %s backbone in %.1fs", config.backbone.format, time.time() - start)
-    tokenizer = backbone.tokenizer
+    tokenizer, sample = backbone.tokenizer, config.sample
     prompts = [tokenizer.encode(p) for p in _PROMPT.value]
     start = time.time()
     outputs = generate(backbone.model, backbone.variables, prompts,
-                       max_new_tokens=config.sample.max_new_tokens,
-                       temperature=config.sample.temperature, seed=config.sample.seed,
-                       stop_ids=[tokenizer.eos_id] if config.sample.stop_at_eos else [])
+                       max_new_tokens=sample.max_new_tokens, temperature=sample.temperature,
+                       top_k=sample.top_k, top_p=sample.top_p, seed=sample.seed,
+                       stop_ids=[tokenizer.eos_id] if sample.stop_at_eos else [])
     elapsed = time.time() - start
     for text, new in zip(_PROMPT.value, outputs):
         print(f"{text}{tokenizer.decode(new)}")
     new_tokens = sum(len(o) for o in outputs)
     logging.info("%d new tokens in %.1fs (%.1f tokens/s, compilation included)",
                  new_tokens, elapsed, new_tokens / elapsed)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    quiet_third_party_logs()
+    if _WORKDIR.value:
+        _sample_elm(_CONFIG.value)
+    else:
+        _sample_text(_CONFIG.value)
 
 
 if __name__ == "__main__":

@@ -15,16 +15,13 @@ The workdir receives checkpoints/, metrics.jsonl and tensorboard/.
 from absl import app, flags
 from ml_collections import config_flags
 
-from elc import distributed
 from elc.train.trainer import train
+from launch.multihost_flags import initialize_from_flags
 from launch.quiet_logs import quiet_third_party_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints and logs go.")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", "", "HOST:PORT of process 0.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "Processes in the run.")
-_PROCESS_ID = flags.DEFINE_integer("process_id", -1, "This process's index.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -32,7 +29,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     quiet_third_party_logs()
-    distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    initialize_from_flags()
     results = train(_CONFIG.value, _WORKDIR.value)
     print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
 

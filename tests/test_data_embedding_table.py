@@ -18,12 +18,15 @@ def test_lookup_compares_ids_as_strings():
     np.testing.assert_array_equal(table.lookup(50), [1.0, 2.0])
     np.testing.assert_array_equal(table.lookup("50"), [1.0, 2.0])
     np.testing.assert_array_equal(table.lookup(7), [3.0, 4.0])
+    assert table.index_of("x") == 2 and table.index_of(7) == 1
 
 
 def test_lookup_of_a_missing_id_names_it_and_the_space():
     table = EmbeddingTable("movie", ["1", "2", "3"], VECTORS)
     with pytest.raises(ValueError, match=r"entity id '99' is not in embedding space 'movie'"):
         table.lookup(99)
+    with pytest.raises(ValueError, match=r"entity id '0' is not in embedding space 'movie'"):
+        table.index_of(0)
 
 
 @pytest.mark.parametrize("ids, vectors, message", [

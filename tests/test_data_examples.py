@@ -31,10 +31,11 @@ def test_read_jsonl_skips_blank_lines_and_records_origins(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text(json.dumps({"prompt": "Hi <movie>", "target": "ok", "slots": {"movie": 7}})
                     + "\n\n   \n"
-                    + json.dumps({"prompt": "<v>", "target": "é", "slots": {"v": [0.5]}}) + "\n")
+                    + json.dumps({"prompt": "<v>", "target": "é", "slots": {"v": [0.5]},
+                                  "task": "naming"}) + "\n")
     first, second = read_jsonl(path)
     assert first == Example("Hi <movie>", "ok", {"movie": "7"})
-    assert second == Example("<v>", "é", {"v": [0.5]})
+    assert second == Example("<v>", "é", {"v": [0.5]}, task="naming")
     assert first.origin == f"{path}:1" and second.origin == f"{path}:4"
 
 
@@ -46,6 +47,8 @@ def test_read_jsonl_skips_blank_lines_and_records_origins(tmp_path):
     ('{"prompt": "p", "target": "t", "slots": {}, "id": 4}',
      r"train.jsonl:2: missing keys \[\], unexpected keys \['id'\]"),
     ('{"prompt": "p", "target": 5, "slots": {}}', r"train.jsonl:2: target must be a string"),
+    ('{"prompt": "p", "target": "t", "slots": {}, "task": 3}',
+     r"train.jsonl:2: task must be a string, got int"),
     ('{"prompt": "p", "target": "t", "slots": {"m": null}}', r"train.jsonl:2: slot 'm' must be"),
 ])
 def test_read_jsonl_errors_name_the_line(tmp_path, line, message):

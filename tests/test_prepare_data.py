@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from elc.byte_tokenizer import byte_level_tokenizer
 from elc.data.embedding_table import EmbeddingTable
 from elc.data.examples import TfdsExampleSource, read_jsonl
 from elc.data.iterator import BatchIterator
+from elc.data.tasks import TASKS
 from elc.train.input_pipeline import build_input_pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,13 +22,15 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("recbole") is None,
                                 reason="recbole (ML-100k files) not installed")
 
 
+def prepare_flags(out):
+    return ["--config=configs/movielens_elm.py:cpu_quick", f"--config.prepare.out_dir={out}",
+            "--config.prepare.als.iterations=5", "--config.prepare.weights.movie_era=0"]
+
+
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     out = tmp_path_factory.mktemp("movielens")
-    result = subprocess.run([sys.executable, "-m", "launch.prepare_data",
-                             "--config=configs/movielens_elm.py",
-                             f"--config.prepare.out_dir={out}", "--config.prepare.als.iterations=5",
-                             "--config.prepare.weights.movie_era=0"],
+    result = subprocess.run([sys.executable, "-m", "launch.prepare_data", *prepare_flags(out)],
                             cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, json.loads((out / "report.json").read_text())
@@ -50,6 +54,7 @@ def test_tables_jsonl_and_tfds_agree(prepared):
     for part in ("train", "eval"):
         examples = read_jsonl(out / f"{part}.jsonl")
         assert len(examples) == report["examples"][part] > 0
+        assert all(e.task in TASKS for e in examples)
         tfds_source = TfdsExampleSource("elc_examples", part, str(out / "tfds"))
         assert len(tfds_source) == len(examples)
         # TFDS shuffles on write: compare as multisets of (prompt, target, slots).
@@ -64,7 +69,7 @@ def test_training_pipeline_reads_the_prepared_data(prepared):
                                                   os.path.join(ROOT, "configs", "movielens_elm.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = module.get_config()
+    config = module.get_config("cpu_quick")
     config.prepare.out_dir = str(out)
     config.data.max_length = 512  # bytes, for the byte-level test tokenizer
     pipeline = build_input_pipeline(config.data, byte_level_tokenizer(512), num_soft_tokens=1)
@@ -75,10 +80,65 @@ def test_training_pipeline_reads_the_prepared_data(prepared):
 
 
 def test_mixing_weights_reach_the_examples(prepared):
-    from elc.data.tasks import TASKS
     out, _ = prepared
     era = set(TASKS["movie_era"].prompts({"movie": "movie_behavioral"}))
     identity = set(TASKS["movie_identity"].prompts({"movie": "movie_behavioral"}))
     prompts = {e.prompt for e in read_jsonl(out / "train.jsonl")}
     assert not prompts & era  # weight 0: dropped
     assert prompts & identity  # weight 1: kept
+
+
+def test_pipeline_trains_evaluates_and_reports(prepared, tmp_path):
+    """The main job end to end on a tiny random backbone: reuses the prepared data, trains
+    both stages, evaluates every variant and writes the report."""
+    out, _ = prepared
+    workdir = tmp_path / "run"
+    tiny = ["--config.backbone.format=random", "--config.backbone.preset=tiny",
+            "--config.backbone.tokenizer=byte", "--config.model.adapter.hidden_dims=(16,)",
+            "--config.data.max_length=256"]
+    short = ["--config.stage.adapter.steps=2", "--config.stage.adapter.warmup_steps=1",
+             "--config.stage.full.steps=2", "--config.stage.full.warmup_steps=1",
+             "--config.train.checkpoint_every=1", "--config.train.keep_checkpoints=1",
+             "--config.train.max_eval_batches=1"]
+    small_eval = ["--config.eval.examples_per_task=3", "--config.eval.max_new_tokens=6",
+                  "--config.eval.batch_size=8", "--config.eval.ridge_examples=30",
+                  "--config.eval.interpolation_pairs=2", "--config.eval.cav_users=2",
+                  "--config.eval.cav_genres=('Comedy',)", "--config.eval.cav_amounts=(0.0, 2.0)"]
+    result = subprocess.run([sys.executable, "-m", "launch.pipeline", f"--workdir={workdir}",
+                             *prepare_flags(out), *tiny, *short, *small_eval],
+                            cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "data already prepared" in result.stderr
+    # Stage ends (steps 2 and 4) outlive keep_checkpoints=1: the evaluation restores both.
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["2", "4"]
+    results = json.loads((workdir / "eval" / "results.json").read_text())
+    assert results["variants"] == ["untrained", "adapter", "full", "text_only", "reference"]
+    quick_tasks = ["movie_identity", "movie_genres", "movie_summary", "user_profile",
+                   "user_demographics"]  # movie_era has weight 0
+    assert sorted(results["per_task"]) == sorted(quick_tasks)
+    identity = results["per_task"]["movie_identity"]
+    # The true targets read back perfectly: the scoring joins answers to the right entities.
+    assert identity["reference"]["title_accuracy"] == identity["reference"]["year_accuracy"] == 1
+    assert identity["reference"]["n"] == identity["untrained"]["n"] == 3
+    assert "text_only" not in results["per_task"]["user_profile"]
+    assert results["per_task"]["user_profile"]["reference"]["liked_genre_f1"] == 1
+    assert len(results["interpolation"]["metrics"]["sc_cosine"]) == 5
+    assert results["cav"]["Comedy"]["amounts"] == [0.0, 2.0]
+    report = (workdir / "eval" / "report.md").read_text()
+    for figure in re.findall(r"\]\((figures/[^)]+)\)", report):
+        assert (workdir / "eval" / figure).stat().st_size > 1000
+
+    # The trained run answers about vectors: ids, an interpolation, a user moved along a CAV.
+    movie, other = "50", "181"
+    sample = subprocess.run([sys.executable, "-m", "launch.sample", f"--workdir={workdir}",
+                             *prepare_flags(out), *tiny, *short, "--config.sample.max_new_tokens=4",
+                             f"--movie={movie}", f"--interpolate={movie},{other},0.25",
+                             "--user=12", "--cav=12,Horror,1.5", "--stage=adapter"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert sample.returncode == 0, sample.stderr[-3000:]
+    labels = re.findall(r"^\[([^\]]+)\]", sample.stdout, re.M)
+    assert labels == ["movie 50", "movies 50 -> 181 at 0.25", "user 12", "user 12 + 1.5 x Horror"]
+    bad = subprocess.run([sys.executable, "-m", "launch.sample", f"--workdir={workdir}",
+                          *prepare_flags(out), *tiny, *short, "--cav=12,Jazz,1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "genre 'Jazz' is not one of the dataset's genres" in bad.stderr

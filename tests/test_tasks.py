@@ -188,6 +188,7 @@ def test_build_examples_slots_determinism_and_weights(tiny):
         users = split.train_users if part == "train" else split.eval_users
         examples = build_examples(tiny, part=part, **kwargs)
         assert examples == build_examples(tiny, part=part, **kwargs)
+        assert {e.task for e in examples} == set(TASKS)
         for example in examples:
             split_prompt(example.prompt, list(example.slots), spaces=SPACES.values())
             for key, value in example.slots.items():

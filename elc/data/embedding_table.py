@@ -59,14 +59,18 @@ class EmbeddingTable:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def lookup(self, entity_id: str | int) -> np.ndarray:
-        """The float32 [d] vector of ``entity_id``; ValueError when the space lacks it."""
+    def index_of(self, entity_id: str | int) -> int:
+        """The row of ``entity_id``; ValueError when the space lacks it."""
         row = self._rows.get(str(entity_id))
         if row is None:
             examples = ", ".join(repr(i) for i in self.ids[:3])
             raise ValueError(f"entity id {str(entity_id)!r} is not in embedding space "
                              f"{self.name!r} ({len(self.ids)} entities, e.g. {examples})")
-        return self.vectors[row]
+        return row
+
+    def lookup(self, entity_id: str | int) -> np.ndarray:
+        """The float32 [d] vector of ``entity_id``; ValueError when the space lacks it."""
+        return self.vectors[self.index_of(entity_id)]
 
     @classmethod
     def load(cls, name: str, path: str | os.PathLike,

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Protocol
 
 SlotValue = str | list[float]
 _KEYS = ("prompt", "target", "slots")
+_OPTIONAL_KEYS = ("task",)
 
 
 @dataclasses.dataclass
@@ -26,17 +27,20 @@ class Example:
       target: the text the model learns to produce after the prompt.
       slots: slot key (``"movie"``, ``"movie:a"``) -> entity id, or inline vector. Integer
         ids are stored as strings, numbers of a vector as floats.
+      task: optional name of the task that built it (``"movie_genres"``), so evaluation
+        can report per task; training ignores it.
       origin: where the example came from (``"train.jsonl:17"``), for error messages.
     """
 
     prompt: str
     target: str
     slots: dict[str, SlotValue] = dataclasses.field(default_factory=dict)
+    task: str = ""
     origin: str = dataclasses.field(default="", compare=False)
 
     def __post_init__(self):
         where = f"{self.origin}: " if self.origin else ""
-        for field in ("prompt", "target"):
+        for field in ("prompt", "target", "task"):
             if not isinstance(getattr(self, field), str):
                 raise ValueError(f"{where}{field} must be a string, got "
                                  f"{type(getattr(self, field)).__name__}")
@@ -69,19 +73,23 @@ class ExampleSource(Protocol):
 
 
 def example_from_record(record: Any, origin: str) -> Example:
-    """An :class:`Example` from a mapping with exactly the keys prompt, target and slots."""
+    """An :class:`Example` from a mapping with the keys prompt, target and slots, and
+    optionally task."""
     if not isinstance(record, Mapping):
         raise ValueError(f"{origin}: expected an object with keys {list(_KEYS)}, got "
                          f"{type(record).__name__}")
-    missing, extra = set(_KEYS) - set(record), set(record) - set(_KEYS)
+    missing = set(_KEYS) - set(record)
+    extra = set(record) - set(_KEYS) - set(_OPTIONAL_KEYS)
     if missing or extra:
         raise ValueError(f"{origin}: missing keys {sorted(missing)}, unexpected keys "
-                         f"{sorted(extra)}; expected exactly {list(_KEYS)}")
+                         f"{sorted(extra)}; expected {list(_KEYS)} and optionally "
+                         f"{list(_OPTIONAL_KEYS)}")
     return Example(**record, origin=origin)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[Example]:
-    """Examples of a JSONL file: one object per line with keys prompt, target, slots.
+    """Examples of a JSONL file: one object per line with keys prompt, target, slots (and
+    optionally task).
     Blank lines are skipped; errors name ``path:line``."""
     path = os.fspath(path)
     if not os.path.isfile(path):

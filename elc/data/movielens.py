@@ -88,6 +88,11 @@ class Movie:
     year: int | None
     genres: tuple[str, ...]
 
+    @property
+    def full_title(self) -> str:
+        """``"Toy Story (1995)"``, or the bare title when the year is unknown."""
+        return self.title if self.year is None else f"{self.title} ({self.year})"
+
 
 @dataclasses.dataclass
 class Movies:

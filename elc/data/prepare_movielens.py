@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from typing import Any
 
@@ -46,13 +47,31 @@ def _top_k(scores: np.ndarray, k: int, exclude: np.ndarray) -> np.ndarray:
 def _write_jsonl(path: str, examples: list[Example]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for e in examples:
-            f.write(json.dumps({"prompt": e.prompt, "target": e.target, "slots": e.slots}) + "\n")
+            f.write(json.dumps({"prompt": e.prompt, "target": e.target, "slots": e.slots,
+                                "task": e.task}) + "\n")
+
+
+def settings_record(prepare: Any) -> dict[str, Any]:
+    """The ``prepare`` settings as JSON values, as ``report.json`` records them."""
+    return json.loads(json.dumps(prepare.to_dict()))
+
+
+def is_prepared(prepare: Any, out_dir: str) -> bool:
+    """Whether ``out_dir`` holds data prepared with exactly these settings."""
+    path = os.path.join(out_dir, "report.json")
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        return json.load(f).get("prepare") == settings_record(prepare)
 
 
 def prepare_movielens(prepare: Any, out_dir: str) -> dict[str, Any]:
     """Runs the steps above with the settings of a config's ``prepare`` section; returns
     (and writes to ``report.json``) what was built, with timings."""
     os.makedirs(out_dir, exist_ok=True)
+    # report.json marks a finished preparation (see is_prepared): drop it until this one is.
+    if os.path.exists(os.path.join(out_dir, "report.json")):
+        os.remove(os.path.join(out_dir, "report.json"))
     timings, start = {}, time.time()
     ml: MovieLens = load_movielens(prepare.source, prepare.path)
     timings["load"] = time.time() - start
@@ -105,10 +124,13 @@ def prepare_movielens(prepare: Any, out_dir: str) -> dict[str, Any]:
         _write_jsonl(os.path.join(out_dir, f"{part}.jsonl"), part_examples)
     timings["tasks"] = time.time() - start
     start = time.time()
+    # TFDS would keep an existing dataset of the same version: write it afresh.
+    shutil.rmtree(os.path.join(out_dir, "tfds"), ignore_errors=True)
     write_tfds_examples(os.path.join(out_dir, "tfds"), examples)
     timings["tfds"] = time.time() - start
 
     report = {
+        "prepare": settings_record(prepare),
         "source": ml.source, "bad_input": ml.report,
         "users": len(user_ids), "movies": len(movie_ids), "ratings": int(len(ml.ratings.ratings)),
         "held_out": {"movies": len(split.eval_movies), "users": len(split.eval_users)},

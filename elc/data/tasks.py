@@ -37,11 +37,12 @@ PARTS = ("train", "eval")
 _AGE_GROUPS = ((18, "under 18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (55, "45-54"),
                (math.inf, "55 and over"))
 _GENDER_GROUPS = {"M": "men", "F": "women"}
-_GENDER_PERSON = {"M": "man", "F": "woman"}
+# Public, like POPULARITY: the evaluation parses the phrases the targets are written with.
+GENDER_PERSON = {"M": "man", "F": "woman"}
 # (minimum share of rated movies with fewer ratings, phrase): a percentile, so the phrase
 # means the same on ML-100k and on ml-25m.
-_POPULARITY = ((0.9, "very popular"), (0.6, "popular"), (0.3, "moderately popular"),
-               (0.0, "rarely rated"))
+POPULARITY = ((0.9, "very popular"), (0.6, "popular"), (0.3, "moderately popular"),
+              (0.0, "rarely rated"))
 _LIKED, _DISLIKED = 4.0, 2.0  # ratings >= _LIKED are liked, <= _DISLIKED disliked
 _LIST_LENGTH = 3  # titles, genres and occupations listed in a target
 _ROLE = re.compile(r"<(movie|user)(:[ab])?>")
@@ -161,8 +162,7 @@ def _number(rating: float) -> str:
 
 
 def _title(data: TaskData, movie_id: int) -> str:
-    movie = data.ml.movies[movie_id]
-    return movie.title if movie.year is None else f"{movie.title} ({movie.year})"
+    return data.ml.movies[movie_id].full_title
 
 
 def _genres(data: TaskData, movie_id: int) -> list[str]:
@@ -199,7 +199,7 @@ def _reception(data: TaskData, movie_id: int) -> str | None:
     ratings = data.movie_ratings.get(movie_id)
     if not ratings:
         return None
-    phrase = next(p for share, p in _POPULARITY if data.popularity[movie_id] >= share)
+    phrase = next(p for share, p in POPULARITY if data.popularity[movie_id] >= share)
     count = f"{len(ratings)} rating" + ("s" if len(ratings) > 1 else "")
     return f"{phrase.capitalize()}: {count}, averaging {_mean(ratings):.1f} out of 5."
 
@@ -398,7 +398,7 @@ def user_demographics(data: TaskData, ids: tuple[int, ...]) -> str | None:
     if ids[0] not in data.ml.users:
         return None
     user = data.ml.users[ids[0]]
-    person = _GENDER_PERSON.get(user.gender, f"person of gender {user.gender}")
+    person = GENDER_PERSON.get(user.gender, f"person of gender {user.gender}")
     return f"A {user.age}-year-old {person}; occupation: {user.occupation}."
 
 
@@ -590,7 +590,7 @@ def build_examples(ml: MovieLens, *, tasks: list[str], spaces: Mapping[str, str]
             prompt = prompts[rng.integers(len(prompts))]
             target = task.target(data, ids)
             if target is not None:
-                built.append(Example(prompt, target, dict(zip(keys, map(str, ids)))))
+                built.append(Example(prompt, target, dict(zip(keys, map(str, ids))), task=name))
         weight = weights.get(name, 1.0)
         if weight < 1:
             kept = rng.choice(len(built), size=round(weight * len(built)), replace=False)

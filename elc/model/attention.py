@@ -1,4 +1,7 @@
-"""Grouped-query self-attention of Gemma 3: q/k RMSNorm, RoPE, local or global masking."""
+"""Grouped-query self-attention of Gemma 3: q/k RMSNorm, RoPE, local or global masking.
+
+For generation, attention optionally reads and writes a KV cache (see ``Attention``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,12 @@ from elc.model.norm import RMSNorm
 from elc.model.rope import apply_rope
 
 _MASKED_LOGIT = -2.3819763e38  # large finite negative: fully masked rows stay NaN-free
+
+# One layer's KV cache: {'k', 'v'} of shape [batch, cache_length, kv_heads, head_dim].
+LayerCache = dict[str, jax.Array]
+# Batch-sharded like the activations it is made of; the length axis has no rule, so it is
+# replicated.
+CACHE_AXES = ("activation_batch", "cache_length", "activation_kv_heads", "head_dim")
 
 
 def attention_mask(positions: jax.Array, input_mask: jax.Array, segment_ids: jax.Array | None,
@@ -33,14 +42,37 @@ def attention_mask(positions: jax.Array, input_mask: jax.Array, segment_ids: jax
     return visible
 
 
+def cache_attention_mask(positions: jax.Array, cache_length: int, window: int | None) -> jax.Array:
+    """Which cache slots each query may attend to, [batch, query, cache_length] bool.
+
+    In the cache a token's slot index is its position, so a query at position p sees
+    slots j <= p, and for a sliding window only those with p - j < ``window``. Slots
+    past p may hold junk (padding of a shorter prompt, or nothing yet): never visible.
+    """
+    distance = positions[:, :, None] - jnp.arange(cache_length)[None, None, :]
+    visible = distance >= 0
+    if window is not None:
+        visible &= distance < window
+    return visible
+
+
 class Attention(nn.Module):
-    """Self-attention of one decoder layer."""
+    """Self-attention of one decoder layer.
+
+    Without ``cache`` the queries attend to the keys of ``x`` itself under ``mask``
+    [batch, length, length] and the returned cache is None. With a ``cache``, row b's
+    new keys and values are written at slots ``cache_index[b]`` onwards and the queries
+    attend to the whole updated cache under ``mask`` [batch, length, cache_length]
+    (see ``cache_attention_mask``); the updated cache is returned.
+    """
 
     config: GemmaConfig
     attention_type: AttentionType
 
     @nn.compact
-    def __call__(self, x: jax.Array, positions: jax.Array, mask: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, positions: jax.Array, mask: jax.Array,
+                 cache: LayerCache | None = None, cache_index: jax.Array | None = None
+                 ) -> tuple[jax.Array, LayerCache | None]:
         cfg = self.config
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
         init = nn.initializers.lecun_normal(in_axis=0, out_axis=(1, 2))
@@ -78,10 +110,21 @@ class Attention(nn.Module):
             k, ("activation_batch", "activation_length", "activation_kv_heads", "head_dim"))
 
         window = cfg.sliding_window if self.attention_type == "local" else None
-        encoded = _attend(q, k, v, mask, cfg.query_scale, window, cfg.attention_impl)
+        impl = cfg.attention_impl
+        if cache is not None:
+            # Rows hold prompts of different lengths, so each writes at its own slot.
+            write = jax.vmap(lambda c, new, i: jax.lax.dynamic_update_slice_in_dim(c, new, i, 0))
+            k = nn.with_logical_constraint(write(cache["k"], k.astype(cache["k"].dtype),
+                                                 cache_index), CACHE_AXES)
+            v = nn.with_logical_constraint(write(cache["v"], v.astype(cache["v"].dtype),
+                                                 cache_index), CACHE_AXES)
+            cache = {"k": k, "v": v}
+            # cuDNN's causal flag assumes query i sits at key i, which a cache breaks.
+            impl = "xla"
+        encoded = _attend(q, k, v, mask, cfg.query_scale, window, impl)
         encoded = nn.with_logical_constraint(
             encoded, ("activation_batch", "activation_length", "activation_heads", "head_dim"))
-        return jnp.einsum("btnh,nhd->btd", encoded, o_kernel)
+        return jnp.einsum("btnh,nhd->btd", encoded, o_kernel), cache
 
 
 def _attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, scale: float,

@@ -18,7 +18,7 @@ import numpy as np
 
 from elc.model.adapter import EmbeddingAdapter
 from elc.model.config import GemmaConfig
-from elc.model.gemma import Gemma3
+from elc.model.gemma import Cache, Gemma3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +98,12 @@ class ELM(nn.Module):
         embeddings = self.embed(batch["tokens"], batch.get("slots", {}))
         return self.backbone.hidden_states(embeddings, batch["positions"], batch["input_mask"],
                                            batch.get("segment_ids"))
+
+    def cached_hidden_states(self, embeddings: jax.Array, start: jax.Array,
+                             cache: Cache) -> tuple[jax.Array, Cache]:
+        """The backbone's KV-cached forward (see ``Gemma3.cached_hidden_states``); for
+        generation, whose prefill embeddings come from ``embed`` with the slots."""
+        return self.backbone.cached_hidden_states(embeddings, start, cache)
 
     def logits(self, hidden: jax.Array) -> jax.Array:
         return self.backbone.logits(hidden)

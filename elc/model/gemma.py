@@ -4,6 +4,10 @@ Layers are scanned in groups that follow the attention pattern (5 local, 1 globa
 parameters of group member ``layer_i`` are stacked along a leading ``layers`` axis; the
 depth left over after the last whole group (e.g. 2 layers of the 26-layer 1B) sits
 unstacked under ``tail``. See :mod:`elc.model.layer_stack` for the mapping to layer indices.
+
+For generation, ``cached_hidden_states`` runs new tokens against a KV cache (made by
+``init_cache``) that mirrors the parameter layout: ``{'groups': {'layer_i': {'k', 'v'}}}``
+with a leading groups axis, and ``{'tail': {'layer_i': {'k', 'v'}}}``.
 """
 
 from __future__ import annotations
@@ -12,11 +16,32 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from elc.model.attention import attention_mask
+from elc.model.attention import CACHE_AXES, attention_mask, cache_attention_mask
 from elc.model.config import GemmaConfig
 from elc.model.decoder_layer import LayerGroup
 from elc.model.embedding import Embedder
 from elc.model.norm import RMSNorm
+
+Cache = dict  # {'groups': {'layer_i': LayerCache (stacked)}, 'tail': {'layer_i': LayerCache}}
+
+
+def init_cache(config: GemmaConfig, batch: int, length: int) -> Cache:
+    """An empty (zero) KV cache of ``length`` slots per row for a decoder of ``config``,
+    constrained to the logical axes ``CACHE_AXES`` (after ``layers`` where stacked)."""
+    shape = (batch, length, config.num_kv_heads, config.head_dim)
+
+    def layers(count, stacked):
+        lead, axes = ((config.num_scanned_groups,), ("layers",)) if stacked else ((), ())
+        zeros = lambda: nn.with_logical_constraint(
+            jnp.zeros(lead + shape, jnp.dtype(config.dtype)), axes + CACHE_AXES)
+        return {f"layer_{i}": {"k": zeros(), "v": zeros()} for i in range(count)}
+
+    cache = {}
+    if config.num_scanned_groups:
+        cache["groups"] = layers(len(config.attention_pattern), stacked=True)
+    if config.num_tail_layers:
+        cache["tail"] = layers(config.num_tail_layers, stacked=False)
+    return cache
 
 
 def positions_from_mask(input_mask: jax.Array) -> jax.Array:
@@ -40,7 +65,10 @@ class Gemma3(nn.Module):
         if cfg.num_scanned_groups:
             scanned = nn.scan(
                 LayerGroup, variable_axes={"params": 0}, split_rngs={"params": True},
-                in_axes=(nn.broadcast, nn.broadcast), length=cfg.num_scanned_groups,
+                # x is the carry; positions, masks and the cache index are shared by all
+                # groups; the KV cache (None in training) is scanned along its first axis.
+                in_axes=(nn.broadcast, nn.broadcast, 0, nn.broadcast),
+                length=cfg.num_scanned_groups,
                 metadata_params={nn.PARTITION_NAME: "layers"})
             self.groups = scanned(cfg, cfg.attention_pattern)
         if cfg.num_tail_layers:
@@ -68,14 +96,52 @@ class Gemma3(nn.Module):
         cfg = self.config
         masks = {"global": attention_mask(positions, input_mask, segment_ids, None),
                  "local": attention_mask(positions, input_mask, segment_ids, cfg.sliding_window)}
+        x, _ = self._layers(embeddings, positions, masks, None, None)
+        return x
+
+    def cached_hidden_states(self, embeddings: jax.Array, start: jax.Array,
+                             cache: Cache) -> tuple[jax.Array, Cache]:
+        """Runs the layers over new tokens, reading and extending a KV cache.
+
+        Row b's tokens take the cache slots (and RoPE positions) ``start[b]``,
+        ``start[b] + 1``, ...; they attend to every slot up to their own (within the
+        sliding window on local layers), so slots before ``start[b]`` must hold that
+        row's earlier tokens.
+
+        Args:
+          embeddings: [batch, length, embed] input embeddings of the new tokens.
+          start: [batch] int, the cache slot of each row's first new token.
+          cache: from ``init_cache`` or a previous call.
+        Returns:
+          [batch, length, embed] final hidden states, and the updated cache.
+        """
+        cfg = self.config
+        positions = start[:, None] + jnp.arange(embeddings.shape[1])[None, :]
+        cache_length = jax.tree_util.tree_leaves(cache)[0].shape[-3]
+        masks = {"global": cache_attention_mask(positions, cache_length, None),
+                 "local": cache_attention_mask(positions, cache_length, cfg.sliding_window)}
+        return self._layers(embeddings, positions, masks, cache, start)
+
+    def _layers(self, embeddings: jax.Array, positions: jax.Array, masks: dict[str, jax.Array],
+                cache: Cache | None, cache_index: jax.Array | None
+                ) -> tuple[jax.Array, Cache | None]:
+        """The scanned groups, the tail and the final norm, with or without a cache."""
+        cfg = self.config
         x = nn.with_logical_constraint(
             embeddings.astype(jnp.dtype(cfg.dtype)),
             ("activation_batch", "activation_length", "activation_embed"))
+        new_cache = None if cache is None else {}
         if cfg.num_scanned_groups:
-            x, _ = self.groups(x, positions, masks)
+            x, group_cache = self.groups(x, positions, masks,
+                                         None if cache is None else cache["groups"], cache_index)
+            if cache is not None:
+                new_cache["groups"] = group_cache
         if cfg.num_tail_layers:
-            x, _ = self.tail(x, positions, masks)
-        return self.final_norm(x)
+            x, tail_cache = self.tail(x, positions, masks,
+                                      None if cache is None else cache["tail"], cache_index)
+            if cache is not None:
+                new_cache["tail"] = tail_cache
+        return self.final_norm(x), new_cache
 
     def logits(self, hidden: jax.Array) -> jax.Array:
         """Hidden states [..., embed] -> float32 next-token logits [..., vocab]."""

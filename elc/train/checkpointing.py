@@ -7,23 +7,28 @@ continue a run exactly; the state part is the TrainState pytree.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
 
 
 class Checkpointer:
-    """Saves every ``save_every`` steps (and when forced), keeps the last ``keep``.
+    """Saves every ``save_every`` steps (and when forced), keeps the last ``keep`` plus
+    those at ``preserve_steps`` (the ends of stages, which evaluation compares).
 
     Saves are asynchronous when ``async_save``: training continues while arrays are
     written; ``wait`` blocks until the last save is durable.
     """
 
-    def __init__(self, directory: str, *, save_every: int, keep: int, async_save: bool = True):
+    def __init__(self, directory: str, *, save_every: int, keep: int, async_save: bool = True,
+                 preserve_steps: Sequence[int] = ()):
         if save_every < 1 or keep < 1:
             raise ValueError(f"checkpoint save_every and keep must be >= 1, got {save_every}, {keep}")
+        preservation = checkpoint_managers.AnyPreservationPolicy([
+            checkpoint_managers.LatestN(keep), checkpoint_managers.CustomSteps(preserve_steps)])
         options = ocp.CheckpointManagerOptions(
-            save_interval_steps=save_every, max_to_keep=keep,
+            save_interval_steps=save_every, preservation_policy=preservation,
             enable_async_checkpointing=async_save,
             # A run killed mid-save leaves a temporary directory; clear it on restart.
             cleanup_tmp_directories=True)

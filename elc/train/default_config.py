@@ -5,6 +5,18 @@ from __future__ import annotations
 import ml_collections
 
 
+def sample_config() -> ml_collections.ConfigDict:
+    """How launch.sample generates (see elc.sampling.generate)."""
+    return ml_collections.ConfigDict(dict(
+        max_new_tokens=64,
+        temperature=0.0,    # 0: greedy
+        top_k=0,            # 0: no top-k filter
+        top_p=1.0,          # 1: no nucleus filter
+        seed=0,
+        stop_at_eos=True,
+    ))
+
+
 def elm_config() -> ml_collections.ConfigDict:
     """Every field the trainer reads, with defaults. See configs/tiny_elm.py for use."""
     config = ml_collections.ConfigDict()
@@ -56,6 +68,7 @@ def elm_config() -> ml_collections.ConfigDict:
         keep_checkpoints=3,
         async_checkpoints=True,
     ))
+    config.sample = sample_config()
     config.stage = ml_collections.ConfigDict()
     config.stage.adapter = ml_collections.ConfigDict(dict(
         steps=100, learning_rate=1e-3, warmup_steps=10, final_lr_ratio=0.1,

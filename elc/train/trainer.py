@@ -19,16 +19,16 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from flax.core import meta
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from elc.checkpoints.backbone import load_backbone
+from elc.checkpoints.backbone import Backbone, load_backbone
 from elc.data.iterator import BatchIterator
 from elc.model.elm import ELM, AdapterConfig, init_adapters, soft_token_scale, space_dims
 from elc.model.gemma import Gemma3
-from elc.sharding import (batch_sharding, global_batch, logical_rules, make_mesh, put_sharded,
+from elc.sharding import (Rules, batch_sharding, global_batch, logical_rules, make_mesh, put_sharded,
                           strip_boxes, tree_shardings)
 from elc.train.checkpointing import Checkpointer
-from elc.train.input_pipeline import build_input_pipeline
+from elc.train.input_pipeline import InputPipeline, build_input_pipeline
 from elc.train.metrics_log import MetricsLog, Progress
 from elc.train.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
 from elc.train.preemption import PreemptionWatch
@@ -70,8 +70,10 @@ def stages_from_config(config) -> list[Stage]:
 
 
 def _evaluate(eval_step, params, pipeline, config, mesh) -> dict[str, float]:
+    # Shuffled with a fixed seed: the first max_eval_batches are then the same sample at
+    # every evaluation, drawn across all tasks of an eval file grouped by task.
     iterator = BatchIterator(pipeline.eval, pipeline.encoder, batch_size=config.data.eval_batch_size,
-                             seed=0, shuffle=False, num_epochs=1,
+                             seed=0, shuffle=True, num_epochs=1,
                              process_index=jax.process_index(), process_count=jax.process_count())
     totals: dict[str, float] = {}
     for index, batch in enumerate(iterator):
@@ -100,13 +102,33 @@ def _with_shardings(abstract: Any, shardings: Any) -> Any:
         shardings)
 
 
-def train(config, workdir: str) -> dict[str, float]:
-    """Runs (or resumes) every stage of ``config`` in ``workdir``; returns final eval metrics.
+@dataclasses.dataclass
+class Run:
+    """What a config describes, built once: the model, the data, the stages and the mesh.
 
-    Every process of a multi-host run calls this with the same arguments; each reads its
-    own slice of every batch, and process 0 writes the logs.
+    Attributes:
+      backbone: the loaded backbone (its params are the starting point of training); the
+        trainer drops it once they are on the devices.
+      pipeline: spaces, encoder, train and eval examples.
+      elm: the model.
+      stages: the stages in order; ``boundaries[i]`` is the global step where stage ``i``
+        starts and ``boundaries[i + 1]`` where it ends.
+      mesh, rules: the device mesh and the logical axis rules.
+      abstract_params: parameter shapes boxed with their logical names.
     """
-    os.makedirs(workdir, exist_ok=True)
+
+    backbone: Backbone | None
+    pipeline: InputPipeline
+    elm: ELM
+    stages: list[Stage]
+    boundaries: list[int]
+    mesh: Mesh
+    rules: Rules
+    abstract_params: dict
+
+
+def setup_run(config) -> Run:
+    """Loads the backbone and the data of ``config`` and builds the ELM, stages and mesh."""
     backbone = load_backbone(config.backbone)
     if backbone.tokenizer is None:
         raise ValueError("the backbone has no tokenizer; set config.backbone.tokenizer")
@@ -119,19 +141,87 @@ def train(config, workdir: str) -> dict[str, float]:
                             hidden_dims=tuple(adapter.hidden_dims), activation=adapter.activation,
                             input_norm=adapter.input_norm, output_scale=float(scale)))
     stages = stages_from_config(config)
-    boundaries = np.cumsum([0] + [s.steps for s in stages]).tolist()
     mesh = make_mesh(config.mesh)
-    rules = logical_rules(config.mesh.rules)
     batch_rows = mesh.shape["data"] * mesh.shape["fsdp"]
     for name in ("batch_size", "eval_batch_size"):
         if config.data[name] % batch_rows:
             raise ValueError(f"data.{name}={config.data[name]} must be a multiple of the "
                              f"mesh's data x fsdp = {batch_rows}")
+    # Outside the mesh: Flax would otherwise apply sharding constraints while tracing the
+    # init, which it gets wrong for rematerialised layers inside a scan.
+    return Run(backbone, pipeline, elm, stages,
+               np.cumsum([0] + [s.steps for s in stages]).tolist(), mesh,
+               logical_rules(config.mesh.rules), _abstract_params(elm))
 
-    checkpointer = Checkpointer(config.train.checkpoint_dir or os.path.join(workdir, "checkpoints"),
-                                save_every=config.train.checkpoint_every,
-                                keep=config.train.keep_checkpoints,
-                                async_save=config.train.async_checkpoints)
+
+def initial_params(run: Run, rng: jax.Array) -> dict:
+    """The backbone's params and fresh adapters (from ``fold_in(rng, 1)``), sharded over
+    the mesh. Call inside ``jax.set_mesh(run.mesh)`` and the logical axis rules."""
+    shardings = tree_shardings(run.abstract_params, run.mesh, run.rules)
+    return {
+        "backbone": put_sharded(run.backbone.params, shardings["backbone"]),
+        "adapters": jax.jit(lambda r: meta.unbox(init_adapters(run.elm, r)),
+                            out_shardings=shardings["adapters"])(jax.random.fold_in(rng, 1)),
+    }
+
+
+def _state_factory(run: Run, index: int):
+    stage = run.stages[index]
+    optimizer = make_optimizer(stage.optimizer)
+
+    def new_state(params, rng_data):
+        return create_state(params, list(stage.trainable), optimizer, run.boundaries[index],
+                            rng_data)
+    return new_state, optimizer
+
+
+def _abstract_state(run: Run, index: int) -> tuple[Any, Any]:
+    """The boxed abstract train state of stage ``index`` and its shardings."""
+    new_state, _ = _state_factory(run, index)
+    rng_data = jax.ShapeDtypeStruct(jax.random.key_data(jax.random.key(0)).shape, jnp.uint32)
+    abstract = jax.eval_shape(new_state, run.abstract_params, rng_data)
+    return abstract, tree_shardings(abstract, run.mesh, run.rules)
+
+
+def _checkpointer(config, workdir: str, run: Run) -> Checkpointer:
+    return Checkpointer(config.train.checkpoint_dir or os.path.join(workdir, "checkpoints"),
+                        save_every=config.train.checkpoint_every,
+                        keep=config.train.keep_checkpoints,
+                        async_save=config.train.async_checkpoints,
+                        preserve_steps=run.boundaries[1:])
+
+
+def restore_stage_params(config, workdir: str, run: Run, stage: str) -> dict:
+    """The parameters at the end of ``stage`` of the run in ``workdir``, sharded over the
+    mesh. Call inside ``jax.set_mesh(run.mesh)`` and the logical axis rules."""
+    names = [s.name for s in run.stages]
+    if stage not in names:
+        raise ValueError(f"stage {stage!r} is not one of this config's stages {names}")
+    index = names.index(stage)
+    step = run.boundaries[index + 1]
+    checkpointer = _checkpointer(config, workdir, run)
+    try:
+        latest = checkpointer.latest_step()
+        if latest is None or latest < step:
+            raise FileNotFoundError(
+                f"no checkpoint of the end of stage {stage!r} (step {step}) in {workdir}: the "
+                f"latest step there is {latest}; train first (python -m launch.train)")
+        abstract, shardings = _abstract_state(run, index)
+        return checkpointer.restore_state(step, _with_shardings(abstract, shardings)).params
+    finally:
+        checkpointer.close()
+
+
+def train(config, workdir: str) -> dict[str, float]:
+    """Runs (or resumes) every stage of ``config`` in ``workdir``; returns final eval metrics.
+
+    Every process of a multi-host run calls this with the same arguments; each reads its
+    own slice of every batch, and process 0 writes the logs.
+    """
+    os.makedirs(workdir, exist_ok=True)
+    run = setup_run(config)
+    pipeline, mesh, stages, boundaries = run.pipeline, run.mesh, run.stages, run.boundaries
+    checkpointer = _checkpointer(config, workdir, run)
     train_batches = BatchIterator(pipeline.train, pipeline.encoder,
                                   batch_size=config.data.batch_size, seed=config.data.seed,
                                   shuffle=True, process_index=jax.process_index(),
@@ -146,21 +236,12 @@ def train(config, workdir: str) -> dict[str, float]:
     log = MetricsLog(workdir, enabled=jax.process_index() == 0)
     progress = Progress(boundaries[-1], resume_step or 0)
     rng = jax.random.key(config.train.seed)
-    # Outside the mesh: Flax would otherwise apply sharding constraints while tracing the
-    # init, which it gets wrong for rematerialised layers inside a scan.
-    abstract_params = _abstract_params(elm)
-    with jax.set_mesh(mesh), nn.logical_axis_rules(rules), PreemptionWatch() as preemption:
-        param_shardings = tree_shardings(abstract_params, mesh, rules)
-        params = {
-            "backbone": put_sharded(backbone.params, param_shardings["backbone"]),
-            "adapters": jax.jit(lambda r: meta.unbox(init_adapters(elm, r)),
-                                out_shardings=param_shardings["adapters"])(
-                jax.random.fold_in(rng, 1)),
-        }
-        del backbone
+    with jax.set_mesh(mesh), nn.logical_axis_rules(run.rules), PreemptionWatch() as preemption:
+        params = initial_params(run, rng)
+        run.backbone = None  # its arrays now live in params
         replicated = NamedSharding(mesh, PartitionSpec())
         rng_data = jax.device_put(jax.random.key_data(jax.random.fold_in(rng, 2)), replicated)
-        eval_step = jax.jit(make_eval_step(elm))
+        eval_step = jax.jit(make_eval_step(run.elm))
         # Every batch has the structure of one encoded example with a leading batch axis.
         batch_shardings = jax.tree_util.tree_map(
             lambda x: batch_sharding(mesh, np.ndim(x) + 1),
@@ -168,13 +249,8 @@ def train(config, workdir: str) -> dict[str, float]:
         results: dict[str, float] = {}
         for index in range(start_stage, len(stages)):
             stage, begin, end = stages[index], boundaries[index], boundaries[index + 1]
-            optimizer = make_optimizer(stage.optimizer)
-
-            def new_state(p, r, stage=stage, optimizer=optimizer, begin=begin):
-                return create_state(p, list(stage.trainable), optimizer, begin, r)
-
-            abstract_state = jax.eval_shape(new_state, abstract_params, rng_data)
-            state_shardings = tree_shardings(abstract_state, mesh, rules)
+            new_state, optimizer = _state_factory(run, index)
+            abstract_state, state_shardings = _abstract_state(run, index)
             if resume_step is not None:
                 state = checkpointer.restore_state(
                     resume_step, _with_shardings(abstract_state, state_shardings))
@@ -183,8 +259,8 @@ def train(config, workdir: str) -> dict[str, float]:
                 state = jax.jit(new_state, out_shardings=state_shardings)(params, rng_data)
             del params
             train_step = jax.jit(
-                make_train_step(elm, optimizer, learning_rate_schedule(stage.optimizer), begin,
-                                config.train.grad_accum_steps),
+                make_train_step(run.elm, optimizer, learning_rate_schedule(stage.optimizer),
+                                begin, config.train.grad_accum_steps),
                 in_shardings=(state_shardings, batch_shardings),
                 out_shardings=(state_shardings, replicated), donate_argnums=0)
             window_start, window_tokens, window_steps = time.time(), 0, 0

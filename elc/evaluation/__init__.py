@@ -1,0 +1,1 @@
+"""Evaluation of ELM outputs: exact facts, semantic/behavioural consistency, novel concepts."""
