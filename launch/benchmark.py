@@ -21,7 +21,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from elc.checkpoints.backbone import load_backbone
-from elc.model.gemma import Gemma3
+from elc.model.gemma import Gemma3, positions_from_mask
 from elc.sampling import generate
 from launch.quiet_logs import quiet_third_party_logs
 
@@ -43,8 +43,11 @@ def _recompute_generate(model: Gemma3, params, tokens: jax.Array, new_tokens: in
     def step(i, tokens):
         filled = prompt_length + i
         mask = jnp.broadcast_to(jnp.arange(length)[None, :] < filled, (batch, length))
-        logits = model.apply(params, tokens, mask)
-        return tokens.at[:, filled].set(jnp.argmax(logits[:, filled - 1], axis=-1).astype(tokens.dtype))
+        hidden = model.apply(params, model.apply(params, tokens, method=Gemma3.embed),
+                             positions_from_mask(mask), mask, method=Gemma3.hidden_states)
+        # Logits of the last filled position only, as a sampler would compute them.
+        logits = model.apply(params, hidden[:, filled - 1], method=Gemma3.logits)
+        return tokens.at[:, filled].set(jnp.argmax(logits, axis=-1).astype(tokens.dtype))
 
     return jax.lax.fori_loop(0, new_tokens, step, tokens)[:, prompt_length:]
 
