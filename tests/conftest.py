@@ -15,6 +15,17 @@ def gemma3_270m():
     return load_backbone({"format": "gguf"})
 
 
+def movielens_from_rows(ratings, movies, users, source):
+    """A MovieLens from (user, movie, rating) rows and id -> Movie / User dicts."""
+    import numpy as np
+
+    from elc.data.movielens import MovieLens, Movies, Ratings, Users
+    user_ids, item_ids, values = zip(*ratings)
+    table = Ratings(np.array(user_ids, np.int64), np.array(item_ids, np.int64),
+                    np.array(values, np.float32), np.arange(len(ratings), dtype=np.int64))
+    return MovieLens(table, Movies(dict(movies)), Users(dict(users)), source, {})
+
+
 def read_metrics(workdir):
     """step -> last logged training record of a run (a resumed run logs re-run steps again)."""
     records = {}

@@ -5,8 +5,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import movielens_from_rows
 
-from elc.data.movielens import Movie, MovieLens, Movies, Ratings, User, Users
+from elc.data.movielens import Movie, User
 from elc.data.tasks import TASKS, EntitySplit, task_data
 from elc.evaluation.facts import FACT_METRICS, Catalogue, fact_metrics, mean_metrics
 
@@ -270,10 +271,7 @@ RATINGS = [(1, 1, 5), (1, 2, 4), (1, 3, 5), (1, 4, 2), (1, 5, 1),
 
 @pytest.fixture
 def small():
-    users, items, values = zip(*RATINGS)
-    ratings = Ratings(np.array(users, np.int64), np.array(items, np.int64),
-                      np.array(values, np.float32), np.arange(len(RATINGS), dtype=np.int64))
-    return MovieLens(ratings, Movies(dict(MOVIES)), Users(dict(USERS)), "small", {})
+    return movielens_from_rows(RATINGS, MOVIES, USERS, "small")
 
 
 def test_catalogue_from_movielens(small):

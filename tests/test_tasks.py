@@ -4,16 +4,12 @@ errors, and a smoke run on recbole's real ML-100k."""
 import importlib.util
 import time
 
-import numpy as np
 import pytest
+from conftest import movielens_from_rows
 
 from elc.data.movielens import (
     Movie,
-    MovieLens,
-    Movies,
-    Ratings,
     User,
-    Users,
     load_movielens,
 )
 from elc.data.prompt_slots import slot_space, split_prompt
@@ -59,10 +55,7 @@ RATINGS = [  # (user, movie, rating)
 
 @pytest.fixture
 def tiny():
-    users, items, values = zip(*RATINGS)
-    ratings = Ratings(np.array(users, np.int64), np.array(items, np.int64),
-                      np.array(values, np.float32), np.arange(len(RATINGS), dtype=np.int64))
-    return MovieLens(ratings, Movies(dict(MOVIES)), Users(dict(USERS)), "tiny", {})
+    return movielens_from_rows(RATINGS, MOVIES, USERS, "tiny")
 
 
 def everything_eval(ml):
