@@ -29,7 +29,8 @@ from ml_collections import config_flags
 
 from elc.checkpoints.backbone import load_backbone
 from elc.data.movielens import load_movielens
-from elc.data.tasks import TASKS, split_entities
+from elc.data.prepare_movielens import held_out_entities
+from elc.data.tasks import TASKS
 from elc.evaluation import concepts
 from elc.evaluation.generation import GenerationConfig, Request, answer
 from elc.evaluation.movielens_eval import USER_BEHAVIOURAL, genre_cav
@@ -95,8 +96,7 @@ def _vector_requests(config, run) -> list[tuple[str, Request]]:
     if _CAV.value:
         prepare = config.prepare
         ml = load_movielens(prepare.source, prepare.path)
-        split = split_entities(ml, movie_fraction=prepare.holdout_movies,
-                               user_fraction=prepare.holdout_users, seed=prepare.seed)
+        split = held_out_entities(ml, prepare)
         for value in _CAV.value:
             user, genre, amount = _fields("cav", value, (3,))
             amount = _number("cav", amount)

@@ -25,7 +25,7 @@ from absl import logging
 from elc.data.embedding_table import EmbeddingTable
 from elc.data.examples import Example
 from elc.data.movielens import MovieLens, load_movielens
-from elc.data.tasks import build_examples, split_entities
+from elc.data.tasks import EntitySplit, build_examples, split_entities
 from elc.data.tfds_examples import write_tfds_examples
 from elc.embeddings.als import AlsConfig, fit_als
 from elc.embeddings.encoder import SentenceEncoder
@@ -49,6 +49,12 @@ def _write_jsonl(path: str, examples: list[Example]) -> None:
         for e in examples:
             f.write(json.dumps({"prompt": e.prompt, "target": e.target, "slots": e.slots,
                                 "task": e.task}) + "\n")
+
+
+def held_out_entities(ml: MovieLens, prepare: Any) -> EntitySplit:
+    """The movies and users a config's ``prepare`` section holds out for evaluation."""
+    return split_entities(ml, movie_fraction=prepare.holdout_movies,
+                          user_fraction=prepare.holdout_users, seed=prepare.seed)
 
 
 def settings_record(prepare: Any) -> dict[str, Any]:
@@ -111,8 +117,7 @@ def prepare_movielens(prepare: Any, out_dir: str) -> dict[str, Any]:
     best = _top_k(factors.user_factors @ factors.item_factors.T, NEIGHBOURS, rated)
     recommendations = {int(user_ids[i]): [int(movie_ids[j]) for j in row]
                        for i, row in enumerate(best)}
-    split = split_entities(ml, movie_fraction=prepare.holdout_movies,
-                           user_fraction=prepare.holdout_users, seed=prepare.seed)
+    split = held_out_entities(ml, prepare)
     spaces = {"movie": prepare.movie_space, "user": "user_behavioral"}
     examples = {part: build_examples(ml, tasks=list(prepare.tasks), spaces=spaces, split=split,
                                      part=part, seed=prepare.seed, neighbours=neighbours,

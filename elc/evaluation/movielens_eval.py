@@ -35,7 +35,8 @@ from absl import logging
 from elc.data.embedding_table import EmbeddingTable
 from elc.data.examples import Example
 from elc.data.movielens import MovieLens, load_movielens
-from elc.data.tasks import TASKS, EntitySplit, split_entities, task_data
+from elc.data.prepare_movielens import held_out_entities
+from elc.data.tasks import TASKS, EntitySplit, task_data
 from elc.embeddings.encoder import SentenceEncoder
 from elc.evaluation import concepts, consistency
 from elc.evaluation.facts import Catalogue, fact_metrics, mean_metrics
@@ -339,8 +340,7 @@ def evaluate_movielens(config, workdir: str) -> dict[str, Any]:
     tables = {name: EmbeddingTable.load(name, os.path.join(out_dir, f"{name}.npz"))
               for name in (MOVIE_BEHAVIOURAL, USER_BEHAVIOURAL, MOVIE_SEMANTIC)}
     ml = load_movielens(prepare.source, prepare.path)
-    split = split_entities(ml, movie_fraction=prepare.holdout_movies,
-                           user_fraction=prepare.holdout_users, seed=prepare.seed)
+    split = held_out_entities(ml, prepare)
     tasks = list(eval_config.tasks or prepare.tasks)
     data = _Data(ml, Catalogue.from_movielens(ml), tables,
                  _by_task(run.pipeline.eval, tasks, eval_config.examples_per_task,
