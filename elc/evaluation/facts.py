@@ -113,8 +113,7 @@ class Catalogue:
     def from_movielens(cls, ml: MovieLens) -> Catalogue:
         """The titles, genres and occupations of a dataset."""
         movies = list(ml.movies.by_id.values())
-        # As tasks._title writes them.
-        titles = tuple(m.title if m.year is None else f"{m.title} ({m.year})" for m in movies)
+        titles = tuple(m.full_title for m in movies)  # as the targets write them
         # tasks.py never writes ML-100k's "unknown" genre (it means no genre).
         genres = tuple(sorted({g for m in movies for g in m.genres} - {"unknown"}))
         occupations = tuple(sorted({u.occupation for u in ml.users.by_id.values()}))
@@ -258,9 +257,14 @@ def _parse_compare(text: str, catalogue: Catalogue) -> Facts:
             "better_rated": named(r"is better rated", r"\bboth average\b")}
 
 
-def _parse_profile(text: str, catalogue: Catalogue) -> Facts:
+def liked_genres(profile: str, catalogue: Catalogue) -> frozenset[str] | None:
+    """The genres of a user profile's "Likes ..." sentence; None if it names none."""
     # \b keeps "Dislikes" from reading as "Likes".
-    return {"liked": _genres(_segment(r"\blikes\b", text), catalogue),
+    return _genres(_segment(r"\blikes\b", profile), catalogue)
+
+
+def _parse_profile(text: str, catalogue: Catalogue) -> Facts:
+    return {"liked": liked_genres(text, catalogue),
             "favourites": _titles(text, catalogue), "rating": _float(_OUT_OF_5, text)}
 
 

@@ -39,7 +39,7 @@ from elc.data.prepare_movielens import held_out_entities
 from elc.data.tasks import TASKS, EntitySplit, task_data
 from elc.embeddings.encoder import SentenceEncoder
 from elc.evaluation import concepts, consistency
-from elc.evaluation.facts import Catalogue, fact_metrics, mean_metrics
+from elc.evaluation.facts import Catalogue, fact_metrics, liked_genres, mean_metrics
 from elc.evaluation.generation import GenerationConfig, Request, answer
 from elc.evaluation.report import write_report
 from elc.train.trainer import Run, initial_params, restore_stage_params, setup_run
@@ -268,8 +268,8 @@ def _cavs(data: _Data, answer_with: Callable, eval_config, scorer: _Scorer, spli
         requests = [Request(phrasing, {USER_BEHAVIOURAL: v.tolist()})
                     for per_amount in shifted for v in per_amount]
         texts = answer_with(requests, f"CAV {genre}")
-        likes = np.array([[_likes(texts[a * len(eval_ids) + u], genre) for u in range(len(eval_ids))]
-                          for a in range(len(amounts))], float)
+        likes = np.array([genre in (liked_genres(text, data.catalogue) or ())
+                          for text in texts], float).reshape(len(amounts), len(eval_ids))
         metrics = {"likes_genre": likes.mean(axis=1).tolist()}
         trend = {f"likes_{k}": v for k, v in concepts.trend_agreement(amounts, likes).items()}
         if task in scorer.ridge:
@@ -288,14 +288,6 @@ def _cavs(data: _Data, answer_with: Callable, eval_config, scorer: _Scorer, spli
                                       for u in range(min(2, len(eval_ids)))
                                       for a in range(len(amounts))]}
     return results
-
-
-def _likes(profile: str, genre: str) -> bool:
-    """Whether a user profile's "Likes ..." sentence names ``genre``."""
-    for sentence in profile.split("."):
-        if sentence.strip().startswith("Likes"):
-            return genre.lower() in sentence.lower()
-    return False
 
 
 def _embedding_map(data: _Data, movie_space: str, split, interpolation, samples_by_movie
