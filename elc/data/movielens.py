@@ -43,6 +43,7 @@ import importlib.util
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar
 
 import numpy as np
 from absl import logging
@@ -94,20 +95,27 @@ class Movie:
         return self.title if self.year is None else f"{self.title} ({self.year})"
 
 
-@dataclasses.dataclass
-class Movies:
-    """Movies by item id."""
+_Entity = TypeVar("_Entity")
 
-    by_id: dict[int, Movie]
+
+@dataclasses.dataclass
+class _ById(Generic[_Entity]):
+    """Entities by integer id, with len, [] and ``in``."""
+
+    by_id: dict[int, _Entity]
 
     def __len__(self) -> int:
         return len(self.by_id)
 
-    def __getitem__(self, item_id: int) -> Movie:
-        return self.by_id[item_id]
+    def __getitem__(self, entity_id: int) -> _Entity:
+        return self.by_id[entity_id]
 
-    def __contains__(self, item_id: object) -> bool:
-        return item_id in self.by_id
+    def __contains__(self, entity_id: object) -> bool:
+        return entity_id in self.by_id
+
+
+class Movies(_ById[Movie]):
+    """Movies by item id."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,20 +127,8 @@ class User:
     occupation: str
 
 
-@dataclasses.dataclass
-class Users:
+class Users(_ById[User]):
     """Users by user id; empty for datasets without user files (ml-20m and later)."""
-
-    by_id: dict[int, User]
-
-    def __len__(self) -> int:
-        return len(self.by_id)
-
-    def __getitem__(self, user_id: int) -> User:
-        return self.by_id[user_id]
-
-    def __contains__(self, user_id: object) -> bool:
-        return user_id in self.by_id
 
 
 @dataclasses.dataclass

@@ -175,9 +175,9 @@ def _state_factory(run: Run, index: int):
     return new_state, optimizer
 
 
-def _abstract_state(run: Run, index: int) -> tuple[Any, Any]:
-    """The boxed abstract train state of stage ``index`` and its shardings."""
-    new_state, _ = _state_factory(run, index)
+def _abstract_state(run: Run, new_state) -> tuple[Any, Any]:
+    """The boxed abstract train state that ``new_state`` (from ``_state_factory``) makes,
+    and its shardings."""
     rng_data = jax.ShapeDtypeStruct(jax.random.key_data(jax.random.key(0)).shape, jnp.uint32)
     abstract = jax.eval_shape(new_state, run.abstract_params, rng_data)
     return abstract, tree_shardings(abstract, run.mesh, run.rules)
@@ -206,7 +206,7 @@ def restore_stage_params(config, workdir: str, run: Run, stage: str) -> dict:
             raise FileNotFoundError(
                 f"no checkpoint of the end of stage {stage!r} (step {step}) in {workdir}: the "
                 f"latest step there is {latest}; train first (python -m launch.train)")
-        abstract, shardings = _abstract_state(run, index)
+        abstract, shardings = _abstract_state(run, _state_factory(run, index)[0])
         return checkpointer.restore_state(step, _with_shardings(abstract, shardings)).params
     finally:
         checkpointer.close()
@@ -250,7 +250,7 @@ def train(config, workdir: str) -> dict[str, float]:
         for index in range(start_stage, len(stages)):
             stage, begin, end = stages[index], boundaries[index], boundaries[index + 1]
             new_state, optimizer = _state_factory(run, index)
-            abstract_state, state_shardings = _abstract_state(run, index)
+            abstract_state, state_shardings = _abstract_state(run, new_state)
             if resume_step is not None:
                 state = checkpointer.restore_state(
                     resume_step, _with_shardings(abstract_state, state_shardings))
