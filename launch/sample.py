@@ -67,6 +67,14 @@ def _number(flag: str, text: str) -> float:
         raise app.UsageError(f"--{flag}: {text!r} is not a number") from None
 
 
+def _vector(flag: str, table, entity_id: str):
+    """The vector of ``entity_id`` in ``table``; a usage error naming the flag if absent."""
+    try:
+        return table.lookup(entity_id)
+    except ValueError as error:
+        raise app.UsageError(f"--{flag}: {error}") from None
+
+
 def _phrasing(task: str, role: str, space: str) -> str:
     if task not in TASKS or TASKS[task].kind != role:
         known = sorted(name for name, t in TASKS.items() if t.kind == role)
@@ -84,15 +92,20 @@ def _vector_requests(config, run) -> list[tuple[str, Request]]:
     movies, users = spaces[movie_space].table, spaces[USER_BEHAVIOURAL].table
     movie_prompt = _phrasing(_MOVIE_TASK.value, "movie", movie_space)
     user_prompt = _phrasing(_USER_TASK.value, "user", USER_BEHAVIOURAL)
-    requests = [(f"movie {m}", Request(movie_prompt, {movie_space: m})) for m in _MOVIE.value]
+    requests = []
+    for movie in _MOVIE.value:
+        _vector("movie", movies, movie)  # an unknown id is a usage error here, not later
+        requests.append((f"movie {movie}", Request(movie_prompt, {movie_space: movie})))
     for value in _INTERPOLATE.value:
         fields = _fields("interpolate", value, (2, 3))
         weight = _number("interpolate", fields[2]) if len(fields) == 3 else 0.5
-        point = concepts.interpolate(movies.lookup(fields[0])[None], movies.lookup(fields[1])[None],
-                                     [weight])[0, 0]
+        point = concepts.interpolate(_vector("interpolate", movies, fields[0])[None],
+                                     _vector("interpolate", movies, fields[1])[None], [weight])[0, 0]
         requests.append((f"movies {fields[0]} -> {fields[1]} at {weight:g}",
                          Request(movie_prompt, {movie_space: point.tolist()})))
-    requests += [(f"user {u}", Request(user_prompt, {USER_BEHAVIOURAL: u})) for u in _USER.value]
+    for user in _USER.value:
+        _vector("user", users, user)
+        requests.append((f"user {user}", Request(user_prompt, {USER_BEHAVIOURAL: user})))
     if _CAV.value:
         prepare = config.prepare
         ml = load_movielens(prepare.source, prepare.path)
@@ -104,7 +117,7 @@ def _vector_requests(config, run) -> list[tuple[str, Request]]:
                 direction, _ = genre_cav(ml, split, users, genre)
             except ValueError as error:
                 raise app.UsageError(f"--cav={value!r}: {error}") from None
-            moved = concepts.shift(users.lookup(user)[None], direction, [amount])[0, 0]
+            moved = concepts.shift(_vector("cav", users, user)[None], direction, [amount])[0, 0]
             requests.append((f"user {user} + {amount:g} x {genre}",
                              Request(user_prompt, {USER_BEHAVIOURAL: moved.tolist()})))
     return requests

@@ -142,3 +142,17 @@ def test_pipeline_trains_evaluates_and_reports(prepared, tmp_path):
                           *prepare_flags(out), *tiny, *short, "--cav=12,Jazz,1"],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and "genre 'Jazz' is not one of the dataset's genres" in bad.stderr
+    unknown = subprocess.run([sys.executable, "-m", "launch.sample", f"--workdir={workdir}",
+                              *prepare_flags(out), *tiny, *short, "--movie=99999"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert unknown.returncode != 0
+    assert "--movie: entity id '99999' is not in embedding space 'movie_behavioral'" in unknown.stderr
+
+
+def test_eval_names_an_unknown_task_before_loading_anything(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "launch.eval", f"--workdir={tmp_path}",
+                             "--config=configs/movielens_elm.py:cpu_quick",
+                             "--config.eval.cav_task=user_dreams"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "config.eval.cav_task names unknown tasks ['user_dreams']" in result.stderr

@@ -327,13 +327,20 @@ def evaluate_movielens(config, workdir: str) -> dict[str, Any]:
     trained in ``workdir``; returns the results (the report's input, JSON-able)."""
     started = time.time()
     eval_config, prepare = config.eval, config.prepare
+    tasks = list(eval_config.tasks or prepare.tasks)
+    for field, names in (("eval.tasks", tasks), ("eval.interpolation_task",
+                                                 [eval_config.interpolation_task]),
+                         ("eval.cav_task", [eval_config.cav_task])):
+        unknown = [name for name in names if name not in TASKS]
+        if unknown:
+            raise ValueError(f"config.{field} names unknown tasks {unknown}; known tasks: "
+                             f"{sorted(TASKS)}")
     run = setup_run(config)
     out_dir = prepare.out_dir
     tables = {name: EmbeddingTable.load(name, os.path.join(out_dir, f"{name}.npz"))
               for name in (MOVIE_BEHAVIOURAL, USER_BEHAVIOURAL, MOVIE_SEMANTIC)}
     ml = load_movielens(prepare.source, prepare.path)
     split = held_out_entities(ml, prepare)
-    tasks = list(eval_config.tasks or prepare.tasks)
     data = _Data(ml, Catalogue.from_movielens(ml), tables,
                  _by_task(run.pipeline.eval, tasks, eval_config.examples_per_task,
                           eval_config.seed),
