@@ -2,21 +2,46 @@
 
   python -m launch.eval --config=configs/movielens_elm.py --workdir=/tmp/movielens_elm
 
-Use the config (and overrides) the run was trained with. Writes WORKDIR/eval/results.json
-and WORKDIR/eval/report.md with its figures; see elc/evaluation/movielens_eval.py for
-what is measured. Runs on one host.
+Use the config (and overrides) the run was trained with. Two phases, both by default:
+
+  --phase=generate   the model answers every prompt: WORKDIR/eval/answers.jsonl and its
+                     header answers_meta.json (wants the accelerator)
+  --phase=score      scores the saved answers: WORKDIR/eval/results.json and
+                     WORKDIR/eval/report.md with its figures (no backbone, no checkpoint,
+                     any machine with the prepared data)
+
+See elc/evaluation/movielens_eval.py for what is measured. Runs on one host.
 """
+
+import shlex
+import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from elc.evaluation.movielens_eval import evaluate_and_report
+from elc.evaluation.movielens_eval import PHASES, evaluate_and_report
 from launch.quiet_logs import quiet_third_party_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "The trained run's workdir.")
+_PHASE = flags.DEFINE_enum("phase", "all", PHASES,
+                           "generate: save the answers (eval/answers.jsonl); score: score "
+                           "saved answers into eval/results.json and eval/report.md; all: both.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _generate_command(argv: list[str]) -> str:
+    """This command line with --phase=generate: the command that saves the answers."""
+    args, skip = [], False
+    for arg in argv[1:]:
+        if skip or arg.startswith(("--phase=", "-phase=")):
+            skip = False
+        elif arg in ("--phase", "-phase"):
+            skip = True  # and its value, the next argument
+        else:
+            args.append(arg)
+    return shlex.join(["python", "-m", "launch.eval", *args, "--phase=generate"])
 
 
 def main(argv):
@@ -27,7 +52,9 @@ def main(argv):
         if section not in _CONFIG.value:
             raise app.UsageError(f"the config has no {section!r} section; launch.eval needs a "
                                  "MovieLens ELM config such as configs/movielens_elm.py")
-    print(f"report: {evaluate_and_report(_CONFIG.value, _WORKDIR.value)}")
+    path = evaluate_and_report(_CONFIG.value, _WORKDIR.value, _PHASE.value,
+                               _generate_command(sys.argv))
+    print(f"{'answers' if _PHASE.value == 'generate' else 'report'}: {path}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 Without a variant suffix the config picks ``full`` on a GPU or TPU and ``cpu_quick``
 elsewhere (see configs/movielens_elm.py). Every phase resumes: data prepared with the same
 settings are reused, training continues from the workdir's last checkpoint, and a finished
-training goes straight to evaluation. The report is WORKDIR/eval/report.md. Runs on one host.
+training goes straight to evaluation, which saves every answer (WORKDIR/eval/answers.jsonl)
+and then scores them. The report is WORKDIR/eval/report.md. Runs on one host.
 """
 
 import time
@@ -41,7 +42,7 @@ def main(argv):
     train(config, workdir)
     seconds["train"] = time.time() - start
     start = time.time()
-    report = evaluate_and_report(config, workdir)
+    report = evaluate_and_report(config, workdir, phase="all")
     seconds["eval"] = time.time() - start
     print(" ".join(f"{phase} {s:.0f}s" for phase, s in seconds.items()),
           f"total {sum(seconds.values()):.0f}s")

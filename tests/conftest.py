@@ -35,3 +35,20 @@ def read_metrics(workdir):
             if "loss" in record:
                 records[record["step"]] = record
     return records
+
+
+def tiny_movielens_run_flags():
+    """Overrides of configs/movielens_elm.py for the MovieLens job on a tiny random
+    backbone: two steps per stage and a small evaluation (add the prepare flags)."""
+    tiny = ["--config.backbone.format=random", "--config.backbone.preset=tiny",
+            "--config.backbone.tokenizer=byte", "--config.model.adapter.hidden_dims=(16,)",
+            "--config.data.max_length=256"]
+    short = ["--config.stage.adapter.steps=2", "--config.stage.adapter.warmup_steps=1",
+             "--config.stage.full.steps=2", "--config.stage.full.warmup_steps=1",
+             "--config.train.checkpoint_every=1", "--config.train.keep_checkpoints=1",
+             "--config.train.max_eval_batches=1"]
+    small_eval = ["--config.eval.examples_per_task=3", "--config.eval.max_new_tokens=6",
+                  "--config.eval.batch_size=8", "--config.eval.ridge_examples=30",
+                  "--config.eval.interpolation_pairs=2", "--config.eval.cav_users=2",
+                  "--config.eval.cav_genres=('Comedy',)", "--config.eval.cav_amounts=(0.0, 2.0)"]
+    return tiny + short + small_eval
