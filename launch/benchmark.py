@@ -1,7 +1,16 @@
 """Speed benchmarks, each against a peer measured in the same run; prints a table.
 
-  python -m launch.benchmark --config=configs/gemma3_270m.py --batch=8 --prompt_length=32 \
-      --new_tokens=64
+  python -m launch.benchmark --suite=accelerator --out=benchmark.json
+  python -m launch.benchmark --suite=sampling --config=configs/gemma3_270m.py --batch=8 \
+      --prompt_length=32 --new_tokens=64
+
+accelerator (elc/benchmarks/suite.py): the device's bf16 matmul peak and copy bandwidth;
+numerics against float32 on the host; training tokens/s, MFU and peak memory of the 270M
+and 1B shapes (random init) per stage, batch shape and attention implementation, beside
+launch.plan's prediction; KV-cache decoding at batch 1, 32 and 256 against the HBM
+floor; and Hugging Face transformers (torch.compile) at the same shapes where torch and
+transformers are importable, with every ratio. Each case runs in its own process, under
+--budget_s. On a machine without a GPU the same suite runs at tiny shapes.
 
 sampling: elc's KV-cache generation (one compiled while_loop) against the same model
 generating by full recomputation, one compiled loop that re-runs the decoder over the
@@ -11,6 +20,7 @@ the best of --repeats timed calls, new tokens per second and the speed-up ratio,
 checks that both produce the same tokens.
 """
 
+import dataclasses
 import functools
 import time
 
@@ -20,18 +30,36 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
+from elc.benchmarks.suite import (Settings, default_settings, parse_shapes, peer_available,
+                                  run_suite, summary)
 from elc.checkpoints.backbone import load_backbone
+from elc.model.config import PRESETS
 from elc.model.gemma import Gemma3, positions_from_mask
 from elc.sampling import generate
 from launch.quiet_logs import quiet_third_party_logs
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
+_SUITE = flags.DEFINE_enum("suite", "sampling", ["sampling", "accelerator"], "Which benchmark.")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "sampling: config file (configs/*.py).",
                                           lock_config=True)
+_OUT = flags.DEFINE_string("out", "benchmark_accelerator.json", "accelerator: JSON results file.")
+_BUDGET = flags.DEFINE_float("budget_s", 480.0, "accelerator: seconds for all cases; cases that "
+                             "no longer fit are reported as skipped.")
+_CASE_TIMEOUT = flags.DEFINE_float("case_timeout_s", 300.0, "accelerator: seconds per case.")
+_PRESETS = flags.DEFINE_list("presets", [], "accelerator: backbone presets (default: 270m,1b on "
+                             "a GPU, tiny elsewhere).")
+_SHAPES = flags.DEFINE_list("shapes", [], "accelerator: training batches ROWSxLENGTH (default: "
+                            "16x1024,8x2048 on a GPU).")
+_STAGES = flags.DEFINE_list("stages", [], "accelerator: stages (default: full,adapter).")
+_ATTENTION = flags.DEFINE_list("attention", [], "accelerator: attention implementations "
+                               "(default: xla,cudnn on a GPU, xla elsewhere).")
+_DECODE_BATCHES = flags.DEFINE_list("decode_batches", [], "accelerator: decode batch sizes "
+                                    "(default: 1,32,256 on a GPU).")
+_PEER = flags.DEFINE_enum("peer", "auto", ["auto", "on", "off"], "accelerator: run the "
+                          "transformers peer (auto: where torch and transformers import).")
 _BATCH = flags.DEFINE_integer("batch", 8, "Prompts per batch.")
 _PROMPT_LENGTH = flags.DEFINE_integer("prompt_length", 32, "Tokens per prompt (BOS included).")
 _NEW_TOKENS = flags.DEFINE_integer("new_tokens", 64, "Tokens generated per prompt.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls after the first.")
-flags.mark_flags_as_required(["config"])
 
 
 @functools.partial(jax.jit, static_argnames=("model", "new_tokens"))
@@ -65,10 +93,58 @@ def _timed(call, repeats: int) -> tuple[float, float, object]:
     return first, best, out
 
 
+def _accelerator_settings() -> Settings:
+    """The suite's defaults for this backend, with the flags' overrides."""
+    peer = _PEER.value == "on" or (_PEER.value == "auto" and peer_available())
+    settings = default_settings(peer)
+    changes = {"peer": peer}
+    if _PRESETS.value:
+        unknown = [p for p in _PRESETS.value if p not in PRESETS]
+        if unknown:
+            raise app.UsageError(f"--presets: unknown {unknown}; expected some of {sorted(PRESETS)}")
+        changes["presets"] = tuple(_PRESETS.value)
+    if _SHAPES.value:
+        try:
+            changes["shapes"] = parse_shapes(_SHAPES.value)
+        except ValueError as error:
+            raise app.UsageError(f"--shapes: {error}") from None
+    for flag, field, allowed in ((_STAGES, "stages", ("full", "adapter")),
+                                 (_ATTENTION, "attentions", ("xla", "cudnn"))):
+        bad = [v for v in flag.value if v not in allowed]
+        if bad:
+            raise app.UsageError(f"--{flag.name}: unknown {bad}; expected some of {allowed}")
+        if flag.value:
+            changes[field] = tuple(flag.value)
+    if _DECODE_BATCHES.value:
+        try:
+            batches = tuple(int(b) for b in _DECODE_BATCHES.value)
+        except ValueError:
+            batches = ()
+        if not batches or min(batches) < 1:
+            raise app.UsageError(f"--decode_batches must be positive integers, got "
+                                 f"{_DECODE_BATCHES.value}")
+        changes["decode_batches"] = batches
+    return dataclasses.replace(settings, **changes)
+
+
+def _run_accelerator_suite() -> None:
+    if _BUDGET.value <= 0 or _CASE_TIMEOUT.value <= 0:
+        raise app.UsageError("--budget_s and --case_timeout_s must be > 0")
+    settings = _accelerator_settings()
+    report = run_suite(settings, _BUDGET.value, _OUT.value, _CASE_TIMEOUT.value)
+    print(summary(report))
+    print(f"results: {_OUT.value}")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     quiet_third_party_logs()
+    if _SUITE.value == "accelerator":
+        _run_accelerator_suite()
+        return
+    if _CONFIG.value is None:
+        raise app.UsageError("--suite=sampling needs --config (e.g. configs/gemma3_270m.py)")
     batch, prompt_length, new_tokens = _BATCH.value, _PROMPT_LENGTH.value, _NEW_TOKENS.value
     for name, value in (("batch", batch), ("prompt_length", prompt_length),
                         ("new_tokens", new_tokens), ("repeats", _REPEATS.value)):

@@ -21,21 +21,10 @@ if _DEVICES > 1:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                + f" --xla_force_host_platform_device_count={_DEVICES}")
 
-import flax.linen as nn  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 from absl import app, flags  # noqa: E402
-from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from elc.model.config import get_preset  # noqa: E402
-from elc.model.elm import ELM, AdapterConfig, init_adapters, space_dims  # noqa: E402
-from elc.model.gemma import Gemma3  # noqa: E402
-from elc.sharding import (batch_sharding, logical_rules, make_mesh, strip_boxes,  # noqa: E402
-                          tree_shardings)
-from elc.train.optimizer import learning_rate_schedule, make_optimizer  # noqa: E402
-from elc.train.state import create_state  # noqa: E402
-from elc.train.step import make_train_step  # noqa: E402
+from elc.train.stage_program import memory_plan  # noqa: E402
 from elc.train.trainer import stages_from_config  # noqa: E402
 
 # Memory per chip in GiB (vendor figures).
@@ -54,72 +43,10 @@ def _gib(n: float) -> float:
     return n / 2**30
 
 
-def _per_device_bytes(abstract, shardings) -> int:
-    total = 0
-    for leaf, sharding in zip(jax.tree_util.tree_leaves(abstract), jax.tree_util.tree_leaves(
-            shardings, is_leaf=lambda x: isinstance(x, NamedSharding))):
-        shard = sharding.shard_shape(leaf.shape)
-        total += int(jnp.dtype(leaf.dtype).itemsize) * int(jnp.prod(jnp.array(shard or (1,))))
-    return total
-
-
 def plan(config) -> list[dict]:
     """Per-device bytes of each stage's train step under ``config``'s mesh."""
-    backbone = get_preset(config.backbone.preset, dtype=config.backbone.dtype,
-                          param_dtype=config.backbone.param_dtype,
-                          remat_policy=config.backbone.remat_policy,
-                          attention_impl=config.backbone.attention_impl)
-    dim = config.data.synthetic.dim
-    adapter = config.model.adapter
-    elm = ELM(backbone, space_dims({"vec": dim}),
-              AdapterConfig(num_soft_tokens=adapter.num_soft_tokens,
-                            hidden_dims=tuple(adapter.hidden_dims)))
-    mesh = make_mesh(config.mesh)
-    rules = logical_rules(config.mesh.rules)
-    rows, length = config.data.batch_size, config.data.max_length
-    shape = jax.ShapeDtypeStruct
-    batch = {"tokens": shape((rows, length), jnp.int32),
-             "input_mask": shape((rows, length), jnp.bool_),
-             "positions": shape((rows, length), jnp.int32),
-             "targets": shape((rows, length), jnp.int32),
-             "loss_mask": shape((rows, length), jnp.float32),
-             "slots": {"vec": {"vectors": shape((rows, 1, dim), jnp.float32),
-                               "mask": shape((rows, 1), jnp.bool_),
-                               "positions": shape((rows, 1, adapter.num_soft_tokens), jnp.int32)}}}
-    batch_shardings = jax.tree_util.tree_map(lambda x: batch_sharding(mesh, len(x.shape)), batch)
-    rows_out = []
-    for stage in stages_from_config(config):
-        if _STAGE.value and stage.name != _STAGE.value:
-            continue
-        optimizer = make_optimizer(stage.optimizer)
-
-        def init(stage=stage, optimizer=optimizer):
-            params = {"backbone": Gemma3(backbone).init(jax.random.key(0), jnp.zeros(
-                (1, 1), jnp.int32))["params"], "adapters": init_adapters(elm, jax.random.key(1))}
-            return create_state(params, list(stage.trainable), optimizer, 0,
-                                jax.random.key_data(jax.random.key(2)))
-
-        boxed = jax.eval_shape(init)  # outside the mesh, as in the trainer
-        with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-            shardings = tree_shardings(boxed, mesh, rules)
-            state = jax.tree_util.tree_map(lambda x, s: shape(x.shape, x.dtype, sharding=s),
-                                           strip_boxes(boxed), shardings)
-            step = jax.jit(make_train_step(elm, optimizer, learning_rate_schedule(stage.optimizer),
-                                           0, config.train.grad_accum_steps),
-                           in_shardings=(shardings, batch_shardings),
-                           out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())),
-                           donate_argnums=0)
-            compiled = step.lower(state, batch).compile()
-            stats = compiled.memory_analysis()
-            params = _per_device_bytes(strip_boxes(boxed.trainable), shardings.trainable) + \
-                _per_device_bytes(strip_boxes(boxed.frozen), shardings.frozen)
-            optimizer_bytes = _per_device_bytes(strip_boxes(boxed.opt_state), shardings.opt_state)
-            batch_bytes = _per_device_bytes(batch, batch_shardings)
-            rows_out.append({"stage": stage.name, "params": params, "optimizer": optimizer_bytes,
-                             "batch": batch_bytes, "temporaries": stats.temp_size_in_bytes,
-                             "total": params + optimizer_bytes + batch_bytes
-                             + stats.temp_size_in_bytes})
-    return rows_out
+    return [memory_plan(config, stage) for stage in stages_from_config(config)
+            if not _STAGE.value or stage.name == _STAGE.value]
 
 
 def main(argv):

@@ -1,0 +1,1 @@
+"""Speed and memory measurements of elc against peers (see launch/benchmark.py)."""
