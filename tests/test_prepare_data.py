@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import tiny_movielens_run_flags
 
 from elc.byte_tokenizer import byte_level_tokenizer
 from elc.data.embedding_table import EmbeddingTable
@@ -93,19 +94,8 @@ def test_pipeline_trains_evaluates_and_reports(prepared, tmp_path):
     both stages, evaluates every variant and writes the report."""
     out, _ = prepared
     workdir = tmp_path / "run"
-    tiny = ["--config.backbone.format=random", "--config.backbone.preset=tiny",
-            "--config.backbone.tokenizer=byte", "--config.model.adapter.hidden_dims=(16,)",
-            "--config.data.max_length=256"]
-    short = ["--config.stage.adapter.steps=2", "--config.stage.adapter.warmup_steps=1",
-             "--config.stage.full.steps=2", "--config.stage.full.warmup_steps=1",
-             "--config.train.checkpoint_every=1", "--config.train.keep_checkpoints=1",
-             "--config.train.max_eval_batches=1"]
-    small_eval = ["--config.eval.examples_per_task=3", "--config.eval.max_new_tokens=6",
-                  "--config.eval.batch_size=8", "--config.eval.ridge_examples=30",
-                  "--config.eval.interpolation_pairs=2", "--config.eval.cav_users=2",
-                  "--config.eval.cav_genres=('Comedy',)", "--config.eval.cav_amounts=(0.0, 2.0)"]
     result = subprocess.run([sys.executable, "-m", "launch.pipeline", f"--workdir={workdir}",
-                             *prepare_flags(out), *tiny, *short, *small_eval],
+                             *prepare_flags(out), *tiny_movielens_run_flags()],
                             cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "data already prepared" in result.stderr
