@@ -85,7 +85,9 @@ class ELM(nn.Module):
             if slot["vectors"].shape[-1] != dim:
                 raise ValueError(f"space {space!r} has dim {dim}, but the batch carries vectors "
                                  f"of dim {slot['vectors'].shape[-1]}")
-            soft = self.adapters(space, slot["vectors"])  # [batch, S, k, embed]
+            soft = nn.with_logical_constraint(  # [batch, S, k, embed]
+                self.adapters(space, slot["vectors"]),
+                ("activation_batch", None, None, "activation_embed"))
             # Masked slots point past the end, and mode='drop' discards those writes.
             positions = jnp.where(slot["mask"][..., None], slot["positions"], length)
             rows = jnp.broadcast_to(jnp.arange(batch)[:, None, None], positions.shape)

@@ -27,6 +27,10 @@ class Embedder(nn.Module):
     def encode(self, tokens: jax.Array) -> jax.Array:
         """Token ids [batch, length] -> embeddings [batch, length, embed], times sqrt(embed)."""
         x = jnp.take(self.embedding, tokens, axis=0).astype(self.dtype)
+        # Batch-sharded like every activation; otherwise the gather keeps the table's
+        # embed-axis sharding and the partitioner replicates the result to reshard it.
+        x = nn.with_logical_constraint(
+            x, ("activation_batch", "activation_length", "activation_embed"))
         # The scale is rounded to the compute dtype first, as the reference models do.
         return x * jnp.sqrt(jnp.float32(self.embed_dim)).astype(self.dtype)
 
