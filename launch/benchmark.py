@@ -35,7 +35,7 @@ from elc.benchmarks.suite import (Settings, default_settings, parse_shapes, peer
 from elc.checkpoints.backbone import load_backbone
 from elc.model.config import PRESETS
 from elc.model.gemma import Gemma3, positions_from_mask
-from elc.sampling import generate
+from elc.generation.sampler import generate
 from launch.quiet_logs import quiet_third_party_logs
 
 _SUITE = flags.DEFINE_enum("suite", "sampling", ["sampling", "accelerator"], "Which benchmark.")
@@ -171,7 +171,7 @@ def main(argv):
           f"{new_tokens} new tokens")
     print("| sampler | first call (s) | best call (s) | new tokens/s |")
     print("| --- | ---: | ---: | ---: |")
-    for name, (first, best, _) in (("KV cache (elc.sampling)", cached),
+    for name, (first, best, _) in (("KV cache (elc.generation.sampler)", cached),
                                    ("full recompute (peer)", recompute)):
         print(f"| {name} | {first:.2f} | {best:.2f} | {tokens / best:.1f} |")
     print(f"speed-up of the KV cache: {recompute[1] / cached[1]:.2f}x; same greedy tokens: {same}")

@@ -10,7 +10,7 @@ Use the config (and overrides) the run was trained with. Two phases, both by def
                      WORKDIR/eval/report.md with its figures (no backbone, no checkpoint,
                      any machine with the prepared data)
 
-See elc/evaluation/movielens_eval.py for what is measured. Runs on one host.
+See elc/projects/movielens/evaluation.py for what is measured. Runs on one host.
 """
 
 import shlex
@@ -19,7 +19,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from elc.evaluation.movielens_eval import PHASES, evaluate_and_report
+from elc.projects.movielens.evaluation import PHASES, evaluate_and_report
 from launch.quiet_logs import quiet_third_party_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",

@@ -14,8 +14,8 @@ import time
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from elc.data.prepare_movielens import is_prepared, prepare_movielens
-from elc.evaluation.movielens_eval import evaluate_and_report
+from elc.projects.movielens.prepare import is_prepared, prepare_movielens
+from elc.projects.movielens.evaluation import evaluate_and_report
 from elc.train.trainer import train
 from launch.quiet_logs import quiet_third_party_logs
 

@@ -8,7 +8,7 @@ import json
 from absl import app
 from ml_collections import config_flags
 
-from elc.data.prepare_movielens import prepare_movielens
+from elc.projects.movielens.prepare import prepare_movielens
 from launch.quiet_logs import quiet_third_party_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",

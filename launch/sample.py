@@ -28,13 +28,13 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from elc.checkpoints.backbone import load_backbone
-from elc.data.movielens import load_movielens
-from elc.data.prepare_movielens import held_out_entities
-from elc.data.tasks import TASKS
+from elc.projects.movielens.dataset import load_movielens
+from elc.projects.movielens.prepare import held_out_entities
+from elc.projects.movielens.tasks import TASKS
 from elc.evaluation import concepts
-from elc.evaluation.generation import GenerationConfig, Request, answer
-from elc.evaluation.movielens_eval import USER_BEHAVIOURAL, genre_cav
-from elc.sampling import generate
+from elc.generation.answering import GenerationConfig, Request, answer
+from elc.projects.movielens.evaluation import USER_BEHAVIOURAL, genre_cav
+from elc.generation.sampler import generate
 from elc.train.trainer import restore_stage_params, setup_run
 from launch.quiet_logs import quiet_third_party_logs
 

@@ -12,7 +12,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from elc.checkpoints.backbone import load_backbone
-from elc.scoring import token_nll
+from elc.likelihood import token_nll
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)

@@ -17,7 +17,7 @@ import numpy as np
 
 from elc.model.elm import ELM, init_adapters
 from elc.model.gemma import Gemma3
-from elc.sampling import generate
+from elc.generation.sampler import generate
 from elc.sharding import logical_rules, make_mesh, strip_boxes
 from elc.train.default_config import elm_config
 from elc.train.stage_program import planned_backbone, planned_elm, random_batch, stage_program

@@ -9,12 +9,12 @@ from typing import Any, Mapping
 import jax
 from flax.core import meta
 
-from elc.byte_tokenizer import byte_level_tokenizer
+from elc.tokenizers.byte_level import byte_level_tokenizer
 from elc.checkpoints import gemma_orbax, gguf_import, hf_safetensors
 from elc.model.config import GemmaConfig, get_preset
 from elc.model.gemma import Gemma3
-from elc.model.layer_stack import LayerWeights, stack_layers, unstack_layers
-from elc.tokenizer import Tokenizer
+from elc.checkpoints.layer_stack import LayerWeights, stack_layers, unstack_layers
+from elc.tokenizers.tokenizer import Tokenizer
 
 FORMATS = ("gguf", "hf", "orbax", "random")
 # Fields of GemmaConfig that describe how to run, not what the checkpoint holds.

@@ -16,7 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from elc.model.config import GemmaConfig
-from elc.model.layer_stack import LayerWeights, check_shapes
+from elc.checkpoints.layer_stack import LayerWeights, check_shapes
 
 # The gemma library's names of the per-layer norms.
 _NORMS = {

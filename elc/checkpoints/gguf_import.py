@@ -15,10 +15,10 @@ import numpy as np
 from gguf import GGMLQuantizationType, GGUFReader
 from gguf.quants import dequantize
 
-from elc.checkpoints.gguf_tokenizer import tokenizer_from_gguf
+from elc.tokenizers.from_gguf import tokenizer_from_gguf
 from elc.model.config import PRESETS, GemmaConfig
-from elc.model.layer_stack import LayerWeights, check_shapes
-from elc.tokenizer import Tokenizer
+from elc.checkpoints.layer_stack import LayerWeights, check_shapes
+from elc.tokenizers.tokenizer import Tokenizer
 
 GGUF_MAGIC = b"GGUF"
 # llama.cpp's names of the per-layer norms (all stored as 1 + scale).

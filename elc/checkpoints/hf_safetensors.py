@@ -17,7 +17,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from elc.model.config import GemmaConfig
-from elc.model.layer_stack import LayerWeights, check_shapes
+from elc.checkpoints.layer_stack import LayerWeights, check_shapes
 
 _INDEX_FILE = "model.safetensors.index.json"
 _SINGLE_FILE = "model.safetensors"

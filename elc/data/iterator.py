@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from elc.data.encoder import ExampleEncoder
+from elc.data.example_encoder import ExampleEncoder
 from elc.data.examples import ExampleSource
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from elc.data.embedding_table import EmbeddingTable
+from elc.data.vector_table import VectorTable
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -21,7 +21,7 @@ class SpaceSpec:
 
     dim: int
     max_slots: int = 1
-    table: EmbeddingTable | None = None
+    table: VectorTable | None = None
 
     def __post_init__(self):
         if self.dim < 1 or self.max_slots < 1:

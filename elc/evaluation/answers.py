@@ -95,7 +95,7 @@ class AnswersMeta:
 
     Attributes:
       settings: flat config field -> value of every setting that decides what was asked
-        and answered (see ``generation_settings`` in :mod:`elc.evaluation.movielens_eval`);
+        and answered (see ``generation_settings`` in :mod:`elc.projects.movielens.evaluation`);
         scoring with a config that differs in any of them is an error.
       stages: the training stages, each {"name", "steps", "trainable"}.
       variants: the variants in report order.

@@ -1,7 +1,7 @@
 """The Embedding Language Model: a Gemma 3 decoder whose prompts hold soft tokens.
 
 Each embedding space has its own adapter. The input pipeline puts placeholder ids where
-soft tokens go and records their positions (see elc/data/encoder.py); here the embedded
+soft tokens go and records their positions (see elc/data/example_encoder.py); here the embedded
 placeholders are overwritten by the adapters' outputs, after the sqrt(d) scaling of
 text embeddings, and the decoder runs as usual.
 """

@@ -3,7 +3,7 @@
 Layers are scanned in groups that follow the attention pattern (5 local, 1 global), so
 parameters of group member ``layer_i`` are stacked along a leading ``layers`` axis; the
 depth left over after the last whole group (e.g. 2 layers of the 26-layer 1B) sits
-unstacked under ``tail``. See :mod:`elc.model.layer_stack` for the mapping to layer indices.
+unstacked under ``tail``. See :mod:`elc.checkpoints.layer_stack` for the mapping to layer indices.
 
 For generation, ``cached_hidden_states`` runs new tokens against a KV cache (made by
 ``init_cache``) that mirrors the parameter layout: ``{'groups': {'layer_i': {'k', 'v'}}}``
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from elc.model.attention import CACHE_AXES, attention_mask, cache_attention_mask
 from elc.model.config import GemmaConfig
 from elc.model.decoder_layer import LayerGroup
-from elc.model.embedding import Embedder
+from elc.model.token_embedding import Embedder
 from elc.model.norm import RMSNorm
 
 Cache = dict  # {'groups': {'layer_i': LayerCache (stacked)}, 'tail': {'layer_i': LayerCache}}

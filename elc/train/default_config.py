@@ -6,7 +6,7 @@ import ml_collections
 
 
 def sample_config() -> ml_collections.ConfigDict:
-    """How launch.sample generates (see elc.sampling.generate)."""
+    """How launch.sample generates (see elc.generation.sampler.generate)."""
     return ml_collections.ConfigDict(dict(
         max_new_tokens=64,
         temperature=0.0,    # 0: greedy

@@ -28,7 +28,7 @@ from elc.model.gemma import Gemma3
 from elc.sharding import (Rules, batch_sharding, global_batch, logical_rules, make_mesh, put_sharded,
                           strip_boxes, tree_shardings)
 from elc.train.checkpointing import Checkpointer
-from elc.train.input_pipeline import InputPipeline, build_input_pipeline
+from elc.data.input_pipeline import InputPipeline, build_input_pipeline
 from elc.train.metrics_log import MetricsLog, Progress
 from elc.train.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
 from elc.train.preemption import PreemptionWatch

@@ -13,10 +13,10 @@ has `implicit`, numpy and scipy (a throwaway venv outside the repo), pointing at
         --inter .venv/lib/python3.11/site-packages/recbole/dataset_example/ml-100k/ml-100k.inter \
         --elc-factors /tmp/elc_ml100k.npz
 
-The split is elc.embeddings.ranking_metrics.holdout_split (numpy only, so it imports
+The split is elc.vectors.ranking_metrics.holdout_split (numpy only, so it imports
 without JAX): per user, 20% of interactions held out, seed 0, so it is the same split that
 elc's fit used. ``--elc-factors`` is an .npz with ``user_factors`` / ``item_factors`` fitted
-by elc.embeddings.als.fit_als on that split's training part (the --fit-elc command above, in
+by elc.vectors.als.fit_als on that split's training part (the --fit-elc command above, in
 the repo venv, which has JAX); without it only implicit and popularity are scored.
 
 Both ALS runs use the same model: c = 1 + 10 r on the raw ratings r, 64 factors,
@@ -44,7 +44,7 @@ import numpy as np
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 sys.path.insert(0, REPO)
 
-from elc.embeddings.ranking_metrics import (
+from elc.vectors.ranking_metrics import (
     holdout_split,
     popularity_scores,
     ranking_metrics,
@@ -81,7 +81,7 @@ def main():
           f"{len(split.test_user_ids)} held out")
 
     if args.fit_elc:
-        from elc.embeddings.als import AlsConfig, fit_als
+        from elc.vectors.als import AlsConfig, fit_als
         config = AlsConfig(dim=FACTORS, regularization=REGULARIZATION, alpha=ALPHA,
                            iterations=ITERATIONS)
 

@@ -1,0 +1,1 @@
+"""Generating text with a decoder or an ELM: the KV-cache sampler and batched answering."""

@@ -1,0 +1,1 @@
+"""Projects built on the generic ELM core, one package each."""
