@@ -110,7 +110,7 @@ def test_pipeline_trains_evaluates_and_reports(prepared, tmp_path):
     # The trained run answers about vectors: ids, an interpolation, a user moved along a CAV.
     movie, other = "50", "181"
     sample = subprocess.run([sys.executable, "-m", "launch.sample", f"--workdir={workdir}",
-                             *prepare_flags(out), *tiny, *short, "--config.sample.max_new_tokens=4",
+                             *prepare_flags(out), *tiny_movielens_run_flags(), "--config.sample.max_new_tokens=4",
                              f"--movie={movie}", f"--interpolate={movie},{other},0.25",
                              "--user=12", "--cav=12,Horror,1.5", "--stage=adapter"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -118,11 +118,11 @@ def test_pipeline_trains_evaluates_and_reports(prepared, tmp_path):
     labels = re.findall(r"^\[([^\]]+)\]", sample.stdout, re.M)
     assert labels == ["movie 50", "movies 50 -> 181 at 0.25", "user 12", "user 12 + 1.5 x Horror"]
     bad = subprocess.run([sys.executable, "-m", "launch.sample", f"--workdir={workdir}",
-                          *prepare_flags(out), *tiny, *short, "--cav=12,Jazz,1"],
+                          *prepare_flags(out), *tiny_movielens_run_flags(), "--cav=12,Jazz,1"],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and "genre 'Jazz' is not one of the dataset's genres" in bad.stderr
     unknown = subprocess.run([sys.executable, "-m", "launch.sample", f"--workdir={workdir}",
-                              *prepare_flags(out), *tiny, *short, "--movie=99999"],
+                              *prepare_flags(out), *tiny_movielens_run_flags(), "--movie=99999"],
                              cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert unknown.returncode != 0
     assert "--movie: entity id '99999' is not in embedding space 'movie_behavioural'" in unknown.stderr
