@@ -8,23 +8,13 @@ Other checkpoints:  --config.backbone.format=hf --config.backbone.path=/ckpt/gem
 
 import ml_collections
 
-from elc.train.default_config import sample_config
+from elc.train.default_config import backbone_config, sample_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     del arg  # no variants yet
     config = ml_collections.ConfigDict()
-    config.backbone = ml_collections.ConfigDict(dict(
-        format="gguf",      # gguf | hf | orbax | random
-        path="",            # empty: the packaged Gemma 3 270M GGUF
-        preset="270m",      # architecture for orbax / random (gguf and hf carry their own)
-        tokenizer="",       # tokenizer.model; gguf files carry their own
-        seed=0,             # init seed for format=random
-        dtype="float32",    # compute dtype: float32 | bfloat16
-        param_dtype="float32",
-        attention_impl="xla",  # xla | cudnn (GPU, bf16)
-        remat_policy="none",
-    ))
+    config.backbone = backbone_config()
     config.sample = sample_config()
     config.sample.max_new_tokens = 32
     config.score = ml_collections.ConfigDict(dict(

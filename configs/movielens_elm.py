@@ -32,18 +32,8 @@ QUICK_TASKS = ("movie_identity", "movie_genres", "movie_era", "movie_summary",
                "user_profile", "user_demographics")
 
 
-def get_config(arg: str | None = None):
-    variant = arg or "auto"
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r} of configs/movielens_elm.py; expected one "
-                         f"of {VARIANTS}")
-    if variant == "auto":
-        variant = "full" if accelerator_available() else "cpu_quick"
-    quick = variant == "cpu_quick"
-    tasks = QUICK_TASKS if quick else tuple(TASKS)
-
-    config = elm_config()
-    config.variant = variant
+def _shared(config, tasks) -> None:
+    """Settings every variant shares, written once."""
     out_dir = config_dict.FieldReference("data/movielens")
     config.prepare = config_dict.ConfigDict(dict(
         source="recbole", path="", out_dir=out_dir, seed=0,
@@ -56,36 +46,64 @@ def get_config(arg: str | None = None):
     config.prepare.als = config_dict.ConfigDict(dict(dim=64, regularization=0.1, alpha=10.0,
                                                      iterations=15))
     config.data.update(source="jsonl", train=out_dir + "/train.jsonl",
-                       eval=out_dir + "/eval.jsonl", max_length=96 if quick else 160,
-                       batch_size=8 if quick else 32, eval_batch_size=8 if quick else 32)
+                       eval=out_dir + "/eval.jsonl")
     config.data.spaces = config_dict.ConfigDict({
         name: dict(table=out_dir + f"/{name}.npz", ids="", dim=0, max_slots=2)
         for name in ("movie_behavioural", "movie_semantic", "user_behavioural")})
-    if not quick:
-        # bf16 matmuls with float32 master weights.
-        config.backbone.update(dtype="bfloat16", param_dtype="float32")
-    config.train.update(log_every=5 if quick else 50, eval_every=1000,
-                        max_eval_batches=8 if quick else 16, checkpoint_every=20 if quick else 500)
-    config.stage.adapter.update(steps=60 if quick else 1500, learning_rate=1e-3,
-                                warmup_steps=6 if quick else 100)
-    config.stage.full.update(steps=60 if quick else 1500, learning_rate=3e-5 if quick else 2e-5,
-                             warmup_steps=6 if quick else 100)
-
+    config.train.update(eval_every=1000)
+    config.stage.adapter.update(learning_rate=1e-3)
+    # Evaluation; its sizes (examples_per_task, max_new_tokens, batch_size, ridge_examples:
+    # training examples per task for the BC map, interpolation_pairs, cav_genres,
+    # cav_amounts, cav_users) are set by each variant.
     config.eval = config_dict.ConfigDict(dict(
         tasks=(),                        # empty: prepare.tasks
-        examples_per_task=12 if quick else 128,
-        samples_per_task=3,              # examples shown in the report
-        max_new_tokens=64 if quick else 112,
-        batch_size=32 if quick else 128,
+        samples_per_task=3,              # examples per task shown in the report
         seed=0,
-        ridge_examples=400 if quick else 2000,  # training examples per task for the BC map
         ridge_l2=1.0,
         interpolation_task="movie_summary",
-        interpolation_pairs=3 if quick else 16,
         interpolation_weights=(0.0, 0.25, 0.5, 0.75, 1.0),
         cav_task="user_profile",
-        cav_genres=("Comedy", "Horror") if quick else ("Comedy", "Horror", "Romance", "Sci-Fi"),
-        cav_amounts=(0.0, 1.0, 2.0) if quick else (0.0, 0.5, 1.0, 1.5, 2.0),
-        cav_users=6 if quick else 64,
     ))
+
+
+def _full(config) -> None:
+    """All tasks, longer sequences, thousands of steps; for a GPU or TPU."""
+    config.backbone.update(dtype="bfloat16", param_dtype="float32")  # bf16 matmuls, f32 master
+    config.data.update(max_length=160, batch_size=32, eval_batch_size=32)
+    config.train.update(log_every=50, max_eval_batches=16, checkpoint_every=500)
+    config.stage.adapter.update(steps=1500, warmup_steps=100)
+    config.stage.full.update(steps=1500, learning_rate=2e-5, warmup_steps=100)
+    config.eval.update(examples_per_task=128, max_new_tokens=112, batch_size=128,
+                       ridge_examples=2000, interpolation_pairs=16,
+                       cav_genres=("Comedy", "Horror", "Romance", "Sci-Fi"),
+                       cav_amounts=(0.0, 0.5, 1.0, 1.5, 2.0), cav_users=64)
+
+
+def _cpu_quick(config) -> None:
+    """A few tasks, short sequences, a few dozen steps, a small evaluation: about half an
+    hour on 2 CPU cores."""
+    config.data.update(max_length=96, batch_size=8, eval_batch_size=8)
+    config.train.update(log_every=5, max_eval_batches=8, checkpoint_every=20)
+    config.stage.adapter.update(steps=60, warmup_steps=6)
+    config.stage.full.update(steps=60, learning_rate=3e-5, warmup_steps=6)
+    config.eval.update(examples_per_task=12, max_new_tokens=64, batch_size=32,
+                       ridge_examples=400, interpolation_pairs=3,
+                       cav_genres=("Comedy", "Horror"), cav_amounts=(0.0, 1.0, 2.0), cav_users=6)
+
+
+OVERRIDES = {"full": (tuple(TASKS), _full), "cpu_quick": (QUICK_TASKS, _cpu_quick)}
+
+
+def get_config(arg: str | None = None):
+    variant = arg or "auto"
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r} of configs/movielens_elm.py; expected one "
+                         f"of {VARIANTS}")
+    if variant == "auto":
+        variant = "full" if accelerator_available() else "cpu_quick"
+    tasks, override = OVERRIDES[variant]
+    config = elm_config()
+    config.variant = variant
+    _shared(config, tasks)
+    override(config)
     return config

@@ -1,12 +1,15 @@
-"""Plan before you pay: per-device memory of a training stage on a target mesh.
+"""Plan before you pay: parameter counts and per-device memory of each training stage on a
+target mesh, for the model the config trains.
 
   python -m launch.plan --config=configs/elm_270m.py --devices=1 --chip=h100
   python -m launch.plan --config=configs/elm_270m.py --config.backbone.preset=27b \
       --devices=64 --chip=v5p --config.mesh.data=1 --config.mesh.fsdp=64 \
       --config.backbone.remat_policy=full --config.data.batch_size=64 --config.data.max_length=512
 
-Nothing is allocated and no checkpoint is read: the train step is lowered and compiled
-for ``--devices`` fake CPU devices from abstract shapes. Parameters, optimizer state and
+Nothing is allocated and no checkpoint is read: the model is the config's (its backbone
+preset, every space of ``data.spaces`` with the dimension in its table's header, every
+adapter setting), and its train step is lowered and compiled for ``--devices`` fake CPU
+devices from abstract shapes, on batches of the config's shape and ``max_slots``. Parameters, optimizer state and
 the batch are counted exactly from their shardings; activations, gradients and other
 temporaries come from the compiled step's memory analysis (XLA's CPU compiler; a TPU or
 GPU compiler lays buffers out somewhat differently).
@@ -24,8 +27,8 @@ if _DEVICES > 1:
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from elc.train.build import model_spaces, stages_from_config  # noqa: E402
 from elc.train.stage_program import memory_plan  # noqa: E402
-from elc.train.trainer import stages_from_config  # noqa: E402
 
 # Memory per chip in GiB (vendor figures).
 CHIPS = {"v4": 32, "v5e": 16, "v5p": 95, "v6e": 32, "a100-40": 40, "a100-80": 80, "h100": 80,
@@ -39,27 +42,40 @@ _STAGE = flags.DEFINE_string("stage", "", "Stage to plan (default: every stage).
 flags.mark_flags_as_required(["config"])
 
 
+def _config_path() -> str:
+    return next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--config=")), "...")
+
+
 def _gib(n: float) -> float:
     return n / 2**30
 
 
-def plan(config) -> list[dict]:
-    """Per-device bytes of each stage's train step under ``config``'s mesh."""
-    return [memory_plan(config, stage) for stage in stages_from_config(config)
-            if not _STAGE.value or stage.name == _STAGE.value]
+def plan(config, stage: str = "") -> list[dict]:
+    """Parameter counts and per-device bytes of each stage's train step under ``config``'s
+    mesh (see ``elc.train.stage_program.memory_plan``)."""
+    return [memory_plan(config, s) for s in stages_from_config(config)
+            if not stage or s.name == stage]
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = _CONFIG.value
-    rows = plan(config)
+    try:
+        rows = plan(config, _STAGE.value)
+    except FileNotFoundError as error:  # an embedding table not built yet
+        sys.exit(f"launch.plan: {str(error).replace('--config=...', '--config=' + _config_path())}")
     capacity = CHIPS[_CHIP.value]
     mesh = {a: config.mesh[a] for a in ("data", "fsdp", "tensor", "dcn_data")}
     print(f"backbone {config.backbone.preset} ({config.backbone.param_dtype} params, "
           f"{config.backbone.dtype} compute, remat {config.backbone.remat_policy}); "
           f"batch {config.data.batch_size}x{config.data.max_length}; {_DEVICES} devices, "
           f"mesh {mesh}, rules {config.mesh.rules}")
+    print("spaces: " + ", ".join(f"{s.name} (dim {s.dim}, {s.max_slots} slots)"
+                                 for s in model_spaces(config.data)))
+    for r in rows:
+        print(f"stage {r['stage']}: {r['trainable_parameters']} trainable of "
+              f"{r['total_parameters']} parameters")
     print("| stage | params GiB | optimizer GiB | batch GiB | temporaries GiB | total GiB/device |"
           + (f" fits {_CHIP.value} ({capacity} GiB)? |" if capacity else ""))
     print("|---|---|---|---|---|---|" + ("---|" if capacity else ""))

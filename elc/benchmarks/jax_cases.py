@@ -15,14 +15,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from elc.model.elm import ELM, init_adapters
+from elc.model.elm import ELM
 from elc.model.gemma import Gemma3
 from elc.generation.sampler import generate
 from elc.sharding import logical_rules, make_mesh, strip_boxes
+from elc.train.build import build_elm, init_params, preset_backbone, stages_from_config
 from elc.train.default_config import elm_config
-from elc.train.stage_program import planned_backbone, planned_elm, random_batch, stage_program
+from elc.train.stage_program import random_batch, stage_program
 from elc.train.step import token_statistics
-from elc.train.trainer import stages_from_config
 
 ADAPTER_INPUT_DIM = 64  # width of the benchmark's embedding vectors
 
@@ -87,7 +87,7 @@ def correctness(preset: str, rows: int, length: int) -> dict[str, Any]:
     train step on the device beside the host's float32 loss of the same batch.
     """
     config = case_config(preset, rows, length)
-    elm = planned_elm(config)
+    elm = build_elm(config)
     host = jax.devices("cpu")[0]
     batch = random_batch(config, seed=1)
     with jax.default_device(host):
@@ -126,9 +126,7 @@ def correctness(preset: str, rows: int, length: int) -> dict[str, Any]:
 
 def _fresh_params(elm: ELM) -> dict:
     """The planned model's random initial params, as ``stage_program``'s init draws them."""
-    backbone = Gemma3(elm.backbone_config).init(jax.random.key(0),
-                                                jnp.zeros((1, 1), jnp.int32))["params"]
-    return strip_boxes({"backbone": backbone, "adapters": init_adapters(elm, jax.random.key(1))})
+    return strip_boxes(init_params(elm, jax.random.key(0)))
 
 
 def train_speed(preset: str, rows: int, length: int, stage: str, attention: str = "xla",
@@ -136,7 +134,7 @@ def train_speed(preset: str, rows: int, length: int, stage: str, attention: str 
     """Tokens per second of ``stage``'s train step (every position of every row counts),
     its compile time, and the device's peak memory."""
     config = case_config(preset, rows, length, stage, attention, remat)
-    elm = planned_elm(config)
+    elm = build_elm(config)
     mesh = make_mesh(config.mesh)
     rules = logical_rules(config.mesh.rules)
     program = stage_program(config, elm, stages_from_config(config)[0], mesh, rules)
@@ -166,7 +164,7 @@ def decode_speed(preset: str, batches: list[int], prompt_length: int, new_tokens
     """New tokens per second of KV-cache generation (greedy, every row runs all
     ``new_tokens``) at each batch size, with bfloat16 weights as an inference server
     keeps them."""
-    model = Gemma3(planned_backbone(case_config(preset, 1, prompt_length)).replace(
+    model = Gemma3(preset_backbone(case_config(preset, 1, prompt_length).backbone).replace(
         param_dtype="bfloat16"))
     params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 1), jnp.int32))
     rng = np.random.default_rng(0)

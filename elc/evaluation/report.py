@@ -26,7 +26,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 DASH = "–"
-SAMPLES_PER_TASK = 3
 DPI = 110
 # Metrics whose name contains one of these are better when lower.
 LOWER_IS_BETTER = ("error", "rank")
@@ -269,7 +268,8 @@ def _task(task: str, data: Mapping, variants: Sequence[str], figure: str, fig_di
 
 def _samples(samples: Sequence[Mapping], tasks: Sequence[str], variants: Sequence[str]
              ) -> list[str]:
-    """Up to SAMPLES_PER_TASK examples per task: prompt, reference and each generation."""
+    """Every sample of every task, in the order given: prompt, reference and each
+    generation. How many per task is the caller's choice (MovieLens: eval.samples_per_task)."""
     by_task: dict[str, list[Mapping]] = {}
     for sample in samples:
         by_task.setdefault(sample.get("task", ""), []).append(sample)
@@ -278,7 +278,7 @@ def _samples(samples: Sequence[Mapping], tasks: Sequence[str], variants: Sequenc
         if task not in by_task:
             continue
         lines += [f"### {_cell(task)}", ""]
-        for i, sample in enumerate(by_task[task][:SAMPLES_PER_TASK], start=1):
+        for i, sample in enumerate(by_task[task], start=1):
             generated = sample.get("generated", {})
             rows = [["prompt", _cell(sample.get("prompt", ""))],
                     ["reference", _cell(sample.get("reference", ""))]]

@@ -17,16 +17,24 @@ def sample_config() -> ml_collections.ConfigDict:
     ))
 
 
+def backbone_config() -> ml_collections.ConfigDict:
+    """Which Gemma 3 decoder to load and how to run it (see elc.checkpoints.backbone)."""
+    return ml_collections.ConfigDict(dict(
+        format="gguf",          # gguf | hf | orbax | random
+        path="",                # empty + gguf: the packaged Gemma 3 270M
+        preset="270m",          # architecture for orbax / random, and what launch.plan plans
+        tokenizer="",           # tokenizer.model path, or "byte" (tests); gguf carries its own
+        seed=0,                 # init seed for format=random
+        dtype="float32",        # compute dtype: float32 | bfloat16
+        param_dtype="float32",
+        attention_impl="xla",   # xla | cudnn (GPU, bf16)
+        remat_policy="none"))
+
+
 def elm_config() -> ml_collections.ConfigDict:
     """Every field the trainer reads, with defaults. See configs/tiny_elm.py for use."""
     config = ml_collections.ConfigDict()
-    config.backbone = ml_collections.ConfigDict(dict(
-        format="gguf",          # gguf | hf | orbax | random
-        path="",                # empty + gguf: the packaged Gemma 3 270M
-        preset="270m",          # architecture for orbax / random
-        tokenizer="",           # tokenizer.model path, or "byte" (tests); gguf carries its own
-        seed=0,
-        dtype="float32", param_dtype="float32", attention_impl="xla", remat_policy="none"))
+    config.backbone = backbone_config()
     config.model = ml_collections.ConfigDict()
     config.model.adapter = ml_collections.ConfigDict(dict(
         num_soft_tokens=1,      # soft tokens per vector

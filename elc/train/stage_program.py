@@ -1,9 +1,10 @@
 """A stage's train step built from abstract shapes: what launch.plan compiles to plan memory
 and what launch.benchmark runs to measure speed, so both speak of the same program.
 
-The model is the one ``launch.plan`` plans: the config's backbone (random init) with one
-synthetic embedding space ``vec`` of ``data.synthetic.dim`` and the config's adapter; the
-batch is ``data.batch_size`` rows of ``data.max_length`` tokens with one vector slot each.
+The model is the config's (``elc.train.build.build_elm``) on its preset backbone with a
+random init, so nothing is read but the headers of the embedding tables; the batch is
+``data.batch_size`` rows of ``data.max_length`` tokens carrying ``max_slots`` vector slots
+of every space.
 """
 
 from __future__ import annotations
@@ -18,67 +19,64 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from elc.model.config import GemmaConfig, get_preset
-from elc.model.elm import ELM, AdapterConfig, init_adapters, space_dims
-from elc.model.gemma import Gemma3
-from elc.sharding import (Rules, batch_sharding, logical_rules, make_mesh, strip_boxes,
-                          tree_shardings)
-from elc.train.optimizer import learning_rate_schedule, make_optimizer
-from elc.train.state import create_state
+from elc.model.elm import ELM
+from elc.sharding import Rules, batch_sharding, logical_rules, make_mesh, strip_boxes
+from elc.train.build import (Stage, abstract_train_state, build_elm, count_parameters,
+                             init_params, model_spaces, preset_backbone, state_factory)
+from elc.train.optimizer import learning_rate_schedule
 from elc.train.step import make_train_step
-from elc.train.trainer import Stage
-
-SPACE = "vec"  # the one synthetic embedding space of the planned model
 
 
-def planned_backbone(config) -> GemmaConfig:
-    """The backbone preset of ``config.backbone`` with its runtime fields applied."""
-    backbone = config.backbone
-    return get_preset(backbone.preset, dtype=backbone.dtype, param_dtype=backbone.param_dtype,
-                      remat_policy=backbone.remat_policy, attention_impl=backbone.attention_impl)
-
-
-def planned_elm(config) -> ELM:
-    """The planned ELM: ``planned_backbone`` plus one adapter for the space ``vec``."""
-    adapter = config.model.adapter
-    return ELM(planned_backbone(config), space_dims({SPACE: config.data.synthetic.dim}),
-               AdapterConfig(num_soft_tokens=adapter.num_soft_tokens,
-                             hidden_dims=tuple(adapter.hidden_dims),
-                             activation=adapter.activation, input_norm=adapter.input_norm))
+def _slot_positions(config) -> dict[str, np.ndarray]:
+    """Space -> [max_slots, num_soft_tokens] token positions: every slot of every space
+    in turn, right after the first token."""
+    soft = config.model.adapter.num_soft_tokens
+    positions, start = {}, 1
+    for space in model_spaces(config.data):
+        count = space.max_slots * soft
+        positions[space.name] = (start + np.arange(count, dtype=np.int32)).reshape(
+            space.max_slots, soft)
+        start += count
+    if start > config.data.max_length:
+        raise ValueError(f"data.max_length={config.data.max_length} has no room for the "
+                         f"{start - 1} soft tokens of a batch row")
+    return positions
 
 
 def abstract_batch(config) -> dict:
-    """Shapes and dtypes of one training batch of the planned model."""
+    """Shapes and dtypes of one training batch of the config's model."""
     rows, length = config.data.batch_size, config.data.max_length
-    dim, soft = config.data.synthetic.dim, config.model.adapter.num_soft_tokens
+    soft = config.model.adapter.num_soft_tokens
     shape = jax.ShapeDtypeStruct
     return {"tokens": shape((rows, length), jnp.int32),
             "input_mask": shape((rows, length), jnp.bool_),
             "positions": shape((rows, length), jnp.int32),
             "targets": shape((rows, length), jnp.int32),
             "loss_mask": shape((rows, length), jnp.float32),
-            "slots": {SPACE: {"vectors": shape((rows, 1, dim), jnp.float32),
-                              "mask": shape((rows, 1), jnp.bool_),
-                              "positions": shape((rows, 1, soft), jnp.int32)}}}
+            "slots": {s.name: {"vectors": shape((rows, s.max_slots, s.dim), jnp.float32),
+                               "mask": shape((rows, s.max_slots), jnp.bool_),
+                               "positions": shape((rows, s.max_slots, soft), jnp.int32)}
+                      for s in model_spaces(config.data)}}
 
 
 def random_batch(config, seed: int = 0) -> dict[str, Any]:
     """A full batch of ``abstract_batch``'s shapes: random tokens at every position, all of
-    them targets (next-token prediction over the whole row), one vector slot at the start."""
+    them targets (next-token prediction over the whole row), every slot of every space
+    used, one after another from the second position."""
     rows, length = config.data.batch_size, config.data.max_length
-    vocab = planned_backbone(config).vocab_size
+    vocab = preset_backbone(config.backbone).vocab_size
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, vocab, size=(rows, length + 1), dtype=np.int32)
-    soft = config.model.adapter.num_soft_tokens
+    positions = _slot_positions(config)
     return {"tokens": tokens[:, :-1], "input_mask": np.ones((rows, length), bool),
             "positions": np.broadcast_to(np.arange(length, dtype=np.int32), (rows, length)).copy(),
             "targets": tokens[:, 1:], "loss_mask": np.ones((rows, length), np.float32),
-            "slots": {SPACE: {
-                "vectors": rng.standard_normal((rows, 1, config.data.synthetic.dim),
-                                               dtype=np.float32),
-                "mask": np.ones((rows, 1), bool),
-                "positions": np.broadcast_to(1 + np.arange(soft, dtype=np.int32),
-                                             (rows, 1, soft)).copy()}}}
+            "slots": {s.name: {
+                "vectors": rng.standard_normal((rows, s.max_slots, s.dim), dtype=np.float32),
+                "mask": np.ones((rows, s.max_slots), bool),
+                "positions": np.broadcast_to(positions[s.name],
+                                             (rows,) + positions[s.name].shape).copy()}
+                for s in model_spaces(config.data)}}
 
 
 @dataclasses.dataclass
@@ -110,20 +108,9 @@ def stage_program(config, elm: ELM, stage: Stage, mesh: Mesh, rules: Rules) -> S
     scan (the trainer initialises outside the mesh too). Lower or call ``step`` inside
     ``jax.set_mesh(mesh)`` and ``nn.logical_axis_rules(rules)``.
     """
-    optimizer = make_optimizer(stage.optimizer)
-
-    def init():
-        params = {"backbone": Gemma3(elm.backbone_config).init(
-            jax.random.key(0), jnp.zeros((1, 1), jnp.int32))["params"],
-            "adapters": init_adapters(elm, jax.random.key(1))}
-        return create_state(params, list(stage.trainable), optimizer, 0,
-                            jax.random.key_data(jax.random.key(2)))
-
-    boxed = jax.eval_shape(init)
-    shardings = tree_shardings(boxed, mesh, rules)
-    abstract = jax.tree_util.tree_map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), strip_boxes(boxed),
-        shardings)
+    new_state, optimizer = state_factory(stage, 0)
+    state = abstract_train_state(elm, stage, mesh, rules)
+    shardings = state.shardings
     batch_shardings = jax.tree_util.tree_map(lambda x: batch_sharding(mesh, len(x.shape)),
                                              abstract_batch(config))
     step = jax.jit(make_train_step(elm, optimizer, learning_rate_schedule(stage.optimizer), 0,
@@ -131,8 +118,11 @@ def stage_program(config, elm: ELM, stage: Stage, mesh: Mesh, rules: Rules) -> S
                    in_shardings=(shardings, batch_shardings),
                    out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())),
                    donate_argnums=0)
-    init_state = jax.jit(lambda: strip_boxes(init()), out_shardings=shardings)
-    return StageProgram(step, init_state, abstract, boxed, shardings, batch_shardings)
+    init_state = jax.jit(lambda: strip_boxes(new_state(
+        init_params(elm, jax.random.key(0)), jax.random.key_data(jax.random.key(2)))),
+        out_shardings=shardings)
+    return StageProgram(step, init_state, state.abstract, state.boxed, shardings,
+                        batch_shardings)
 
 
 def _per_device_bytes(abstract) -> int:
@@ -144,9 +134,9 @@ def _per_device_bytes(abstract) -> int:
 def memory_plan(config, stage: Stage) -> dict[str, Any]:
     """Per-device bytes of ``stage``'s train step for the planned model on ``config``'s
     mesh: parameters, optimizer state and batch exactly (from their shardings), and the
-    temporaries (activations, gradients, logits) from the compiled step's memory analysis.
-    Nothing is allocated."""
-    elm = planned_elm(config)
+    temporaries (activations, gradients, logits) from the compiled step's memory analysis;
+    and the stage's trainable and total parameter counts. Nothing is allocated."""
+    elm = build_elm(config)
     mesh = make_mesh(config.mesh)
     rules = logical_rules(config.mesh.rules)
     program = stage_program(config, elm, stage, mesh, rules)
@@ -159,5 +149,7 @@ def memory_plan(config, stage: Stage) -> dict[str, Any]:
     optimizer = _per_device_bytes(state.opt_state)
     batch_bytes = _per_device_bytes(batch)
     temporaries = int(compiled.memory_analysis().temp_size_in_bytes)
-    return {"stage": stage.name, "params": params, "optimizer": optimizer, "batch": batch_bytes,
+    return {"stage": stage.name, "trainable_parameters": count_parameters(state.trainable),
+            "total_parameters": count_parameters((state.trainable, state.frozen)),
+            "params": params, "optimizer": optimizer, "batch": batch_bytes,
             "temporaries": temporaries, "total": params + optimizer + batch_bytes + temporaries}

@@ -11,11 +11,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from flax.core import meta
@@ -23,50 +21,17 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from elc.checkpoints.backbone import Backbone, load_backbone
 from elc.data.iterator import BatchIterator
-from elc.model.elm import ELM, AdapterConfig, init_adapters, soft_token_scale, space_dims
-from elc.model.gemma import Gemma3
+from elc.model.elm import ELM, init_adapters, space_dims
 from elc.sharding import (Rules, batch_sharding, global_batch, logical_rules, make_mesh, put_sharded,
-                          strip_boxes, tree_shardings)
+                          tree_shardings)
 from elc.train.checkpointing import Checkpointer
 from elc.data.input_pipeline import InputPipeline, build_input_pipeline
 from elc.train.metrics_log import MetricsLog, Progress
-from elc.train.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
+from elc.train.build import (AbstractState, Stage, abstract_params, abstract_train_state,
+                             build_elm, stages_from_config, state_factory)
+from elc.train.optimizer import learning_rate_schedule
 from elc.train.preemption import PreemptionWatch
-from elc.train.state import create_state
 from elc.train.step import make_eval_step, make_train_step
-
-
-@dataclasses.dataclass(frozen=True)
-class Stage:
-    """One training stage: how long, what is trained, with which optimizer."""
-
-    name: str
-    steps: int
-    trainable: tuple[str, ...]
-    optimizer: OptimizerConfig
-
-
-def stages_from_config(config) -> list[Stage]:
-    """The stages named in ``config.train.stages``, defined under ``config.stage``."""
-    stages = []
-    for name in config.train.stages:
-        if name not in config.stage:
-            raise ValueError(f"config.train.stages names {name!r}, but config.stage defines only "
-                             f"{sorted(config.stage.keys())}")
-        spec = config.stage[name]
-        if spec.steps < 1:
-            raise ValueError(f"config.stage.{name}.steps must be >= 1, got {spec.steps}")
-        try:
-            optimizer = OptimizerConfig(
-                learning_rate=spec.learning_rate, warmup_steps=spec.warmup_steps,
-                decay_steps=spec.steps, final_lr_ratio=spec.final_lr_ratio,
-                weight_decay=spec.weight_decay, clip_norm=spec.clip_norm)
-        except ValueError as error:
-            raise ValueError(f"config.stage.{name}: {error}") from None
-        stages.append(Stage(name, spec.steps, tuple(spec.trainable), optimizer))
-    if not stages:
-        raise ValueError("config.train.stages is empty")
-    return stages
 
 
 def _evaluate(eval_step, params, pipeline, config, mesh) -> dict[str, float]:
@@ -85,21 +50,6 @@ def _evaluate(eval_step, params, pipeline, config, mesh) -> dict[str, float]:
     return {"eval/loss": totals["loss_sum"] / tokens,
             "eval/token_accuracy": totals["correct"] / tokens,
             "eval/exact_match": totals["exact"] / examples}
-
-
-def _abstract_params(elm: ELM) -> dict:
-    """Shapes of all parameters, boxed with their logical axis names (nothing allocated)."""
-    def init():
-        backbone = Gemma3(elm.backbone_config).init(jax.random.key(0),
-                                                    jnp.zeros((1, 1), jnp.int32))["params"]
-        return {"backbone": backbone, "adapters": init_adapters(elm, jax.random.key(0))}
-    return jax.eval_shape(init)
-
-
-def _with_shardings(abstract: Any, shardings: Any) -> Any:
-    return jax.tree_util.tree_map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), strip_boxes(abstract),
-        shardings)
 
 
 @dataclasses.dataclass
@@ -134,12 +84,10 @@ def setup_run(config) -> Run:
         raise ValueError("the backbone has no tokenizer; set config.backbone.tokenizer")
     pipeline = build_input_pipeline(config.data, backbone.tokenizer,
                                     config.model.adapter.num_soft_tokens)
-    adapter = config.model.adapter
-    scale = adapter.output_scale or soft_token_scale(backbone.params["embedder"]["embedding"])
-    elm = ELM(backbone.config, space_dims({n: s.dim for n, s in pipeline.spaces.items()}),
-              AdapterConfig(num_soft_tokens=adapter.num_soft_tokens,
-                            hidden_dims=tuple(adapter.hidden_dims), activation=adapter.activation,
-                            input_norm=adapter.input_norm, output_scale=float(scale)))
+    elm = build_elm(config, backbone.config, backbone.params["embedder"]["embedding"])
+    loaded = space_dims({n: s.dim for n, s in pipeline.spaces.items()})
+    if loaded != elm.spaces:  # both read the same config; a mismatch is a bug
+        raise AssertionError(f"the data's spaces {loaded} differ from the model's {elm.spaces}")
     stages = stages_from_config(config)
     mesh = make_mesh(config.mesh)
     batch_rows = mesh.shape["data"] * mesh.shape["fsdp"]
@@ -151,7 +99,7 @@ def setup_run(config) -> Run:
     # init, which it gets wrong for rematerialised layers inside a scan.
     return Run(backbone, pipeline, elm, stages,
                np.cumsum([0] + [s.steps for s in stages]).tolist(), mesh,
-               logical_rules(config.mesh.rules), _abstract_params(elm))
+               logical_rules(config.mesh.rules), abstract_params(elm))
 
 
 def initial_params(run: Run, rng: jax.Array) -> dict:
@@ -165,22 +113,10 @@ def initial_params(run: Run, rng: jax.Array) -> dict:
     }
 
 
-def _state_factory(run: Run, index: int):
-    stage = run.stages[index]
-    optimizer = make_optimizer(stage.optimizer)
-
-    def new_state(params, rng_data):
-        return create_state(params, list(stage.trainable), optimizer, run.boundaries[index],
-                            rng_data)
-    return new_state, optimizer
-
-
-def _abstract_state(run: Run, new_state) -> tuple[Any, Any]:
-    """The boxed abstract train state that ``new_state`` (from ``_state_factory``) makes,
-    and its shardings."""
-    rng_data = jax.ShapeDtypeStruct(jax.random.key_data(jax.random.key(0)).shape, jnp.uint32)
-    abstract = jax.eval_shape(new_state, run.abstract_params, rng_data)
-    return abstract, tree_shardings(abstract, run.mesh, run.rules)
+def stage_state(run: Run, index: int) -> AbstractState:
+    """The abstract train state of stage ``index`` of ``run``, sharded over its mesh."""
+    return abstract_train_state(run.elm, run.stages[index], run.mesh, run.rules,
+                                run.boundaries[index], params=run.abstract_params)
 
 
 def _checkpointer(config, workdir: str, run: Run) -> Checkpointer:
@@ -206,8 +142,7 @@ def restore_stage_params(config, workdir: str, run: Run, stage: str) -> dict:
             raise FileNotFoundError(
                 f"no checkpoint of the end of stage {stage!r} (step {step}) in {workdir}: the "
                 f"latest step there is {latest}; train first (python -m launch.train)")
-        abstract, shardings = _abstract_state(run, _state_factory(run, index)[0])
-        return checkpointer.restore_state(step, _with_shardings(abstract, shardings)).params
+        return checkpointer.restore_state(step, stage_state(run, index).abstract).params
     finally:
         checkpointer.close()
 
@@ -249,11 +184,13 @@ def train(config, workdir: str) -> dict[str, float]:
         results: dict[str, float] = {}
         for index in range(start_stage, len(stages)):
             stage, begin, end = stages[index], boundaries[index], boundaries[index + 1]
-            new_state, optimizer = _state_factory(run, index)
-            abstract_state, state_shardings = _abstract_state(run, new_state)
+            new_state, optimizer = state_factory(stage, begin)
+            abstract = stage_state(run, index)
+            state_shardings = abstract.shardings
+            logging.info("stage %s: %d trainable of %d parameters", stage.name,
+                         abstract.trainable_parameters, abstract.total_parameters)
             if resume_step is not None:
-                state = checkpointer.restore_state(
-                    resume_step, _with_shardings(abstract_state, state_shardings))
+                state = checkpointer.restore_state(resume_step, abstract.abstract)
                 resume_step = None
             else:
                 state = jax.jit(new_state, out_shardings=state_shardings)(params, rng_data)

@@ -65,3 +65,56 @@ def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown Gemma preset 'huge'"):
         get_preset("huge")
     assert isinstance(get_preset("tiny"), GemmaConfig)
+
+
+# ------------------------------------------------------------ every config field is read
+
+def _load_config(name, arg=None):
+    import importlib.util
+    import os
+    from helpers import ROOT
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
+def _leaf_names(config, prefix=()):
+    """(path, the name a reader uses) of every leaf. Under maps whose keys are chosen by the
+    user (stages, spaces, task weights) the reader iterates the map, so the map's own name
+    stands for its entries."""
+    for key, value in config.items():
+        path = prefix + (key,)
+        if path in (("prepare", "weights"),):
+            yield ".".join(path), key
+        elif hasattr(value, "items"):
+            inner = _leaf_names(value, path)
+            if prefix in ((), ("data",)) and key in ("stage", "spaces"):
+                inner = ((p, n) for entry in value.values() for p, n in _leaf_names(entry, path))
+            yield from inner
+        else:
+            yield ".".join(path), key
+
+
+def test_every_config_field_is_read_by_some_code():
+    """A static check: each leaf's name must be read somewhere in elc/ or launch/ (as an
+    attribute ``.name`` or a key ``"name"``), outside the files that define the configs. It
+    catches the usual way a field stops having an effect: added to a config and never
+    wired, or its reader removed. (A common name such as ``seed`` is satisfied by any
+    reader; such fields are few and named in the same places they are used.)"""
+    import os
+    import re
+    from helpers import ROOT
+    from elc.train.default_config import elm_config
+    sources = []
+    for top in ("elc", "launch"):
+        for directory, _, files in os.walk(os.path.join(ROOT, top)):
+            sources += [open(os.path.join(directory, f)).read() for f in files
+                        if f.endswith(".py") and f != "default_config.py"]
+    code = "\n".join(sources)
+    configs = [elm_config(), _load_config("tiny_elm"), _load_config("elm_270m"),
+               _load_config("gemma3_270m"), _load_config("movielens_elm", "full"),
+               _load_config("movielens_elm", "cpu_quick")]
+    unread = sorted({path for config in configs for path, name in _leaf_names(config)
+                     if not re.search(rf"\.{name}\b|[\"']{name}[\"']", code)})
+    assert not unread, f"config fields nothing reads: {unread}"

@@ -13,30 +13,36 @@ import sys
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax.core import meta
 
 from elc.model.config import get_preset
-from elc.model.elm import ELM, AdapterConfig, init_adapters, space_dims
-from elc.model.gemma import Gemma3
 from elc.generation.sampler import generate
 from elc.sharding import logical_rules, make_mesh, put_sharded, strip_boxes, tree_shardings
+from elc.train.build import abstract_params, build_elm, init_params
+from elc.train.default_config import elm_config
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from helpers import abstract_backbone, random_backbone  # noqa: E402
+from helpers import random_backbone  # noqa: E402
 
 CONFIG = dataclasses.replace(get_preset("tiny"), sliding_window=6)
 MESHES = [("fsdp", 1, 8, 1), ("fsdp_tp", 2, 2, 2)]
 
 
+def elm_run_config():
+    """A synthetic run whose space ``vec`` has 5-d vectors, two soft tokens per vector."""
+    config = elm_config()
+    config.backbone.update(format="random", preset="tiny", tokenizer="byte")
+    config.data.synthetic.update(dim=5, space="vec")
+    config.model.adapter.update(num_soft_tokens=2, hidden_dims=(16,), output_scale=3.0)
+    return config
+
+
 def main():
-    elm = ELM(CONFIG, space_dims({"vec": 5}), AdapterConfig(num_soft_tokens=2, hidden_dims=(16,),
-                                                            output_scale=3.0))
-    init_bank = lambda: init_adapters(elm, jax.random.key(1))
-    abstract = {"backbone": abstract_backbone(CONFIG), "adapters": jax.eval_shape(init_bank)}
+    elm = build_elm(elm_run_config(), backbone=CONFIG)
+    abstract = abstract_params(elm)
     params = {"backbone": random_backbone(CONFIG),
-              "adapters": jax.device_get(jax.jit(lambda: meta.unbox(init_bank()))())}
+              "adapters": jax.device_get(jax.jit(
+                  lambda: strip_boxes(init_params(elm, jax.random.key(1))["adapters"]))())}
     rng = np.random.default_rng(0)
     prompts = [[2] + rng.integers(3, 262, size=n).tolist() for n in (4, 17, 9)]
     slots = [{"vec": {"vectors": rng.normal(size=(2, 5)).astype(np.float32),

@@ -1,0 +1,235 @@
+"""How a config becomes a model and a stage's train state: the one place both are built.
+
+``build_elm`` makes the ELM a config describes: its backbone, one adapter per embedding
+space of ``data.spaces`` (or the synthetic space for ``data.source=synthetic``) with the
+space's dimension, and every adapter setting of ``model.adapter``. ``abstract_train_state``
+gives the shapes of a stage's train state, boxed with logical axis names and sharded over
+a mesh, without allocating anything. The trainer, ``launch.plan``, the accelerator
+benchmark and the test probes all build through these two, so the model that is planned
+is the model that is trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import zipfile
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh
+
+from elc.model.config import GemmaConfig, get_preset
+from elc.model.elm import ELM, AdapterConfig, init_adapters, soft_token_scale, space_dims
+from elc.model.gemma import Gemma3
+from elc.sharding import Rules, strip_boxes, tree_shardings
+from elc.train.optimizer import OptimizerConfig, make_optimizer
+from elc.train.state import TrainState, create_state
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One training stage: how long, what is trained, with which optimizer."""
+
+    name: str
+    steps: int
+    trainable: tuple[str, ...]
+    optimizer: OptimizerConfig
+
+
+def stages_from_config(config) -> list[Stage]:
+    """The stages named in ``config.train.stages``, defined under ``config.stage``."""
+    stages = []
+    for name in config.train.stages:
+        if name not in config.stage:
+            raise ValueError(f"config.train.stages names {name!r}, but config.stage defines only "
+                             f"{sorted(config.stage.keys())}")
+        spec = config.stage[name]
+        if spec.steps < 1:
+            raise ValueError(f"config.stage.{name}.steps must be >= 1, got {spec.steps}")
+        try:
+            optimizer = OptimizerConfig(
+                learning_rate=spec.learning_rate, warmup_steps=spec.warmup_steps,
+                decay_steps=spec.steps, final_lr_ratio=spec.final_lr_ratio,
+                weight_decay=spec.weight_decay, clip_norm=spec.clip_norm)
+        except ValueError as error:
+            raise ValueError(f"config.stage.{name}: {error}") from None
+        stages.append(Stage(name, spec.steps, tuple(spec.trainable), optimizer))
+    if not stages:
+        raise ValueError("config.train.stages is empty")
+    return stages
+
+
+# ------------------------------------------------------------------------------ the model
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceShape:
+    """An embedding space as the model and the batch see it: name, vector dimension, and
+    the most slots of it one example holds."""
+
+    name: str
+    dim: int
+    max_slots: int
+
+
+def table_dim(name: str, path: str) -> int:
+    """The vector dimension of an embedding table (``.npz`` with ``vectors``, or ``.npy``),
+    read from the array header without loading the vectors."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"data.spaces.{name}.table: no file {path}; build the tables first "
+            f"(python -m launch.prepare_data --config=...)")
+
+    def header(handle) -> tuple[int, ...]:
+        version = np.lib.format.read_magic(handle)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        return read(handle)[0]
+
+    try:
+        if path.endswith(".npz"):
+            with zipfile.ZipFile(path) as archive, archive.open("vectors.npy") as handle:
+                shape = header(handle)
+        else:
+            with open(path, "rb") as handle:
+                shape = header(handle)
+    except (KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"data.spaces.{name}.table: cannot read the vectors' shape from {path}: "
+                         f"{error}") from None
+    if len(shape) != 2:
+        raise ValueError(f"data.spaces.{name}.table: {path} holds vectors of shape {shape}; "
+                         f"expected [entities, dim]")
+    return int(shape[1])
+
+
+def model_spaces(data_config) -> tuple[SpaceShape, ...]:
+    """The embedding spaces of a config's ``data`` section, sorted by name: the synthetic
+    space for ``source=synthetic``, else every ``data.spaces`` entry with the dimension of
+    its table (from the file header) or its ``dim``."""
+    if data_config.source == "synthetic":
+        synthetic = data_config.synthetic
+        return (SpaceShape(synthetic.space, int(synthetic.dim), 1),)
+    spaces = []
+    for name, spec in data_config.spaces.items():
+        dim = int(spec.get("dim") or 0)
+        if spec.get("table"):
+            stored = table_dim(name, spec["table"])
+            if dim and dim != stored:
+                raise ValueError(f"data.spaces.{name}.dim is {dim} but its table {spec['table']} "
+                                 f"holds {stored}-d vectors")
+            dim = stored
+        if not dim:
+            raise ValueError(f"data.spaces.{name} needs a table or a dim")
+        spaces.append(SpaceShape(name, dim, int(spec.get("max_slots", 1))))
+    if not spaces:
+        raise ValueError("data.spaces is empty: an ELM needs at least one embedding space")
+    return tuple(sorted(spaces, key=lambda s: s.name))
+
+
+def preset_backbone(backbone_config) -> GemmaConfig:
+    """The architecture ``backbone.preset`` names, with the config's runtime fields (dtype,
+    param_dtype, remat_policy, attention_impl): the backbone to plan without reading a
+    checkpoint."""
+    return get_preset(backbone_config.preset, dtype=backbone_config.dtype,
+                      param_dtype=backbone_config.param_dtype,
+                      remat_policy=backbone_config.remat_policy,
+                      attention_impl=backbone_config.attention_impl)
+
+
+def build_elm(config, backbone: GemmaConfig | None = None,
+              embedding: np.ndarray | None = None) -> ELM:
+    """The ELM of ``config``: ``backbone`` (default: ``preset_backbone(config.backbone)``)
+    with one adapter per space of ``model_spaces(config.data)``, set up as
+    ``config.model.adapter`` says.
+
+    ``model.adapter.output_scale=0`` means "the median RMS of the backbone's token
+    embeddings": pass the embedding table as ``embedding`` to get it; without one (for
+    shapes only) the scale is 1.
+    """
+    adapter = config.model.adapter
+    scale = adapter.output_scale
+    if not scale:
+        scale = soft_token_scale(embedding) if embedding is not None else 1.0
+    spaces = space_dims([(s.name, s.dim) for s in model_spaces(config.data)])
+    return ELM(backbone or preset_backbone(config.backbone), spaces,
+               AdapterConfig(num_soft_tokens=adapter.num_soft_tokens,
+                             hidden_dims=tuple(adapter.hidden_dims), activation=adapter.activation,
+                             input_norm=adapter.input_norm, output_scale=float(scale)))
+
+
+def init_params(elm: ELM, rng: jax.Array) -> dict:
+    """Random parameters of ``elm``, boxed with logical axis names: the backbone from
+    ``rng``, the adapters from ``fold_in(rng, 1)``. Trace it outside any mesh context
+    (Flax would otherwise apply sharding constraints while tracing the init, which it gets
+    wrong for rematerialised layers inside a scan)."""
+    backbone = Gemma3(elm.backbone_config).init(rng, jnp.zeros((1, 1), jnp.int32))["params"]
+    return {"backbone": backbone, "adapters": init_adapters(elm, jax.random.fold_in(rng, 1))}
+
+
+def abstract_params(elm: ELM) -> dict:
+    """Shapes of all parameters of ``elm``, boxed with their logical axis names."""
+    return jax.eval_shape(lambda: init_params(elm, jax.random.key(0)))
+
+
+# ------------------------------------------------------------------------ the train state
+
+
+def state_factory(stage: Stage, start_step: int
+                  ) -> tuple[Callable[[Any, jax.Array], TrainState], optax.GradientTransformation]:
+    """``new_state(params, rng_data)`` for ``stage`` (starting at global step
+    ``start_step``) and the stage's optimizer."""
+    optimizer = make_optimizer(stage.optimizer)
+
+    def new_state(params, rng_data):
+        return create_state(params, list(stage.trainable), optimizer, start_step, rng_data)
+    return new_state, optimizer
+
+
+@dataclasses.dataclass
+class AbstractState:
+    """A stage's train state, nothing allocated.
+
+    Attributes:
+      boxed: shapes boxed with logical axis names.
+      shardings: NamedShardings over the mesh.
+      abstract: ShapeDtypeStructs carrying those shardings (what a checkpoint restores to
+        and what a step is lowered with).
+    """
+
+    boxed: Any
+    shardings: Any
+    abstract: Any
+
+    @property
+    def trainable_parameters(self) -> int:
+        return count_parameters(self.abstract.trainable)
+
+    @property
+    def total_parameters(self) -> int:
+        return count_parameters((self.abstract.trainable, self.abstract.frozen))
+
+
+def count_parameters(tree) -> int:
+    """The number of scalars in a tree of arrays or shapes."""
+    return int(sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(tree)))
+
+
+def abstract_train_state(elm: ELM, stage: Stage, mesh: Mesh, rules: Rules, start_step: int = 0,
+                         params: Any = None) -> AbstractState:
+    """The train state of ``stage`` for ``elm`` on ``mesh``. ``params``: the boxed
+    ``abstract_params(elm)`` if already at hand."""
+    new_state, _ = state_factory(stage, start_step)
+    if params is None:
+        params = abstract_params(elm)
+    rng_data = jax.ShapeDtypeStruct(jax.random.key_data(jax.random.key(0)).shape, jnp.uint32)
+    boxed = jax.eval_shape(new_state, params, rng_data)
+    shardings = tree_shardings(boxed, mesh, rules)
+    abstract = jax.tree_util.tree_map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), strip_boxes(boxed),
+        shardings)
+    return AbstractState(boxed, shardings, abstract)
