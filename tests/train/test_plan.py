@@ -95,6 +95,6 @@ def test_a_multi_space_plan_counts_what_the_trainer_logs(tmp_path, caplog):
 
 
 def test_a_missing_table_names_the_file_and_the_command(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"data\.spaces\.movie: no file .*gone\.npz.*"
+    with pytest.raises(FileNotFoundError, match=r"data\.spaces\.movie\.table: no file .*gone\.npz.*"
                                                 r"launch\.prepare_data"):
         table_dim("movie", str(tmp_path / "gone.npz"))
