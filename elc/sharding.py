@@ -35,6 +35,7 @@ FSDP_RULES = _ACTIVATIONS + [
     ("activation_heads", None), ("activation_kv_heads", None), ("activation_mlp", None),
     ("embed", "fsdp"), ("vocab", None), ("mlp", None), ("heads", None), ("kv_heads", None),
     ("head_dim", None), ("layers", None), ("adapter_input", None), ("adapter_hidden", None),
+    ("adapter_hidden_in", None),
     ("soft_tokens", None),
 ]
 # MaxText-style FSDP + tensor parallelism: heads, kv heads, MLP width and vocabulary
@@ -44,7 +45,7 @@ FSDP_TP_RULES = _ACTIVATIONS + [
     ("activation_mlp", "tensor"),
     ("embed", "fsdp"), ("vocab", "tensor"), ("mlp", "tensor"), ("heads", "tensor"),
     ("kv_heads", "tensor"), ("head_dim", None), ("layers", None), ("adapter_input", None),
-    ("adapter_hidden", "tensor"), ("soft_tokens", None),
+    ("adapter_hidden", "tensor"), ("adapter_hidden_in", None), ("soft_tokens", None),
 ]
 RULE_SETS = {"fsdp": FSDP_RULES, "fsdp_tp": FSDP_TP_RULES}
 

@@ -56,9 +56,12 @@ class EmbeddingAdapter(nn.Module):
         act = _ACTIVATIONS[self.activation]
         axes_in = "adapter_input"
         for i, width in enumerate(self.hidden_dims):
+            # A hidden-to-hidden kernel names its input axis apart from its output axis:
+            # one logical name may not appear twice in a parameter.
+            kernel_in = axes_in if i == 0 else "adapter_hidden_in"
             x = nn.Dense(width, dtype=self.dtype, param_dtype=self.param_dtype,
                          kernel_init=nn.with_logical_partitioning(
-                             nn.initializers.lecun_normal(), (axes_in, "adapter_hidden")),
+                             nn.initializers.lecun_normal(), (kernel_in, "adapter_hidden")),
                          bias_init=nn.with_logical_partitioning(
                              nn.initializers.zeros_init(), ("adapter_hidden",)),
                          name=f"hidden_{i}")(x)

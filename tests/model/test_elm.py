@@ -121,3 +121,17 @@ def test_wrong_vector_dimension_is_named(tiny_elm):
     batch["slots"]["user"]["vectors"] = jnp.zeros((2, 1, 5))
     with pytest.raises(ValueError, match="space 'user' has dim 4, but the batch carries vectors of dim 5"):
         jax.eval_shape(lambda: elm.apply({"params": params}, batch))
+
+
+@pytest.mark.parametrize("rules_name", ["fsdp", "fsdp_tp"])
+def test_deep_adapters_get_shardings_under_every_rule_set(rules_name):
+    """Two hidden layers: the hidden-to-hidden kernel must not name one logical axis twice
+    (which the mapping to mesh axes rejects)."""
+    from elc.sharding import logical_rules, make_mesh, tree_shardings
+    elm = ELM(get_preset("tiny"), space_dims({"vec": 8}), AdapterConfig(hidden_dims=(16, 12)))
+    boxed = jax.eval_shape(lambda: init_adapters(elm, jax.random.key(0)))
+    mesh = make_mesh({"data": 1, "fsdp": 1, "tensor": -1, "dcn_data": 1}, jax.devices()[:1])
+    shardings = tree_shardings(boxed, mesh, logical_rules(rules_name))
+    assert set(shardings["vec"]) == {"hidden_0", "hidden_1", "output_kernel", "output_bias",
+                                     "output_scale"}
+    assert meta.unbox(boxed)["vec"]["hidden_1"]["kernel"].shape == (16, 12)
