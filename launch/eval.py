@@ -1,6 +1,7 @@
-"""Evaluates a trained MovieLens ELM against its baselines and writes a report.
+"""Evaluates a trained ELM of a project (MovieLens, describe) and writes a report.
 
   python -m launch.eval --config=configs/movielens_elm.py --workdir=/tmp/movielens_elm
+  python -m launch.eval --config=configs/describe.py --workdir=/tmp/describe
 
 Use the config (and overrides) the run was trained with. Two phases, both by default:
 
@@ -10,7 +11,9 @@ Use the config (and overrides) the run was trained with. Two phases, both by def
                      WORKDIR/eval/report.md with its figures (no backbone, no checkpoint,
                      any machine with the prepared data)
 
-See elc/projects/movielens/evaluation.py for what is measured. Runs on one host.
+See elc/projects/movielens/evaluation.py and elc/projects/describe/evaluation.py for what
+is measured. The project comes from the config (config.project; MovieLens configs need
+none). Runs on one host.
 """
 
 import shlex
@@ -19,13 +22,13 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from elc.projects.movielens.evaluation import PHASES, evaluate_and_report
+from launch.projects import config_project
 from launch.quiet_logs import quiet_third_party_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "The trained run's workdir.")
-_PHASE = flags.DEFINE_enum("phase", "all", PHASES,
+_PHASE = flags.DEFINE_enum("phase", "all", ("all", "generate", "score"),
                            "generate: save the answers (eval/answers.jsonl); score: score "
                            "saved answers into eval/results.json and eval/report.md; all: both.")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -48,10 +51,18 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     quiet_third_party_logs()
+    try:
+        project = config_project(_CONFIG.value, "launch.eval")
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     for section in ("prepare", "eval"):
         if section not in _CONFIG.value:
-            raise app.UsageError(f"the config has no {section!r} section; launch.eval needs a "
-                                 "MovieLens ELM config such as configs/movielens_elm.py")
+            raise app.UsageError(f"the config has no {section!r} section; launch.eval needs "
+                                 f"the {project} project's config")
+    if project == "describe":
+        from elc.projects.describe.evaluation import evaluate_and_report
+    else:
+        from elc.projects.movielens.evaluation import evaluate_and_report
     path = evaluate_and_report(_CONFIG.value, _WORKDIR.value, _PHASE.value,
                                _generate_command(sys.argv))
     print(f"{'answers' if _PHASE.value == 'generate' else 'report'}: {path}")

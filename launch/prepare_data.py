@@ -1,6 +1,10 @@
-"""Builds MovieLens embeddings and ELM task datasets once, into config.prepare.out_dir.
+"""Builds a project's data once, into config.prepare.out_dir.
 
   python -m launch.prepare_data --config=configs/movielens_elm.py
+  python -m launch.prepare_data --config=configs/describe.py \
+      --config.prepare.table=TABLE.npz --config.prepare.texts=TEXTS.jsonl
+
+The project comes from the config (config.project; MovieLens configs need none).
 """
 
 import json
@@ -8,7 +12,7 @@ import json
 from absl import app
 from ml_collections import config_flags
 
-from elc.projects.movielens.prepare import prepare_movielens
+from launch.projects import config_project
 from launch.quiet_logs import quiet_third_party_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
@@ -20,7 +24,16 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     quiet_third_party_logs()
     config = _CONFIG.value
-    report = prepare_movielens(config.prepare, config.prepare.out_dir)
+    try:
+        project = config_project(config, "launch.prepare_data")
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    if project == "describe":
+        from elc.projects.describe.prepare import prepare_describe
+        report = prepare_describe(config.prepare, config.prepare.out_dir)
+    else:
+        from elc.projects.movielens.prepare import prepare_movielens
+        report = prepare_movielens(config.prepare, config.prepare.out_dir)
     print(json.dumps(report, indent=2))
 
 

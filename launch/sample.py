@@ -18,6 +18,12 @@ A trained MovieLens ELM (--workdir of the run, with its config), asked about vec
                            liking GENRE (a concept activation vector fitted on training users)
 
 Each is asked with the first phrasing of --movie_task / --user_task.
+
+A trained describe ELM (configs/describe.py) describes entities of its table:
+
+  python -m launch.sample --config=configs/describe.py --workdir=workdir/describe --entity=ID
+
+  --entity=ID              the entity's vector, asked with the first describe phrasing
 """
 
 import time
@@ -36,6 +42,7 @@ from elc.generation.answering import GenerationConfig, Request, answer
 from elc.projects.movielens.evaluation import USER_BEHAVIOURAL, genre_cav
 from elc.generation.sampler import generate
 from elc.train.trainer import restore_stage_params, setup_run
+from launch.projects import config_project
 from launch.quiet_logs import quiet_third_party_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
@@ -47,6 +54,7 @@ _MOVIE = flags.DEFINE_multi_string("movie", [], "Movie id.")
 _INTERPOLATE = flags.DEFINE_multi_string("interpolate", [], "A,B[,W]: movie interpolation.")
 _USER = flags.DEFINE_multi_string("user", [], "User id.")
 _CAV = flags.DEFINE_multi_string("cav", [], "USER,GENRE,AMOUNT: a user moved along a CAV.")
+_ENTITY = flags.DEFINE_multi_string("entity", [], "Entity id (describe project).")
 _MOVIE_TASK = flags.DEFINE_string("movie_task", "movie_summary", "Task asked about movies.")
 _USER_TASK = flags.DEFINE_string("user_task", "user_profile", "Task asked about users.")
 flags.mark_flags_as_required(["config"])
@@ -123,12 +131,36 @@ def _vector_requests(config, run) -> list[tuple[str, Request]]:
     return requests
 
 
+def _describe_requests(run) -> list[tuple[str, Request]]:
+    """(label, request) for every --entity flag of a describe run."""
+    from elc.projects.describe import SPACE
+    from elc.projects.describe.phrasings import PHRASINGS
+    space = run.pipeline.spaces.get(SPACE)
+    if space is None or space.table is None:
+        raise app.UsageError(f"the config's data.spaces has no table for {SPACE!r}")
+    for entity in _ENTITY.value:
+        _vector("entity", space.table, entity)
+    return [(f"entity {entity}", Request(PHRASINGS[0], {SPACE: entity}))
+            for entity in _ENTITY.value]
+
+
 def _sample_elm(config) -> None:
-    if "prepare" not in config:
-        raise app.UsageError("--workdir needs a MovieLens ELM config such as "
-                             "configs/movielens_elm.py")
+    try:
+        project = config_project(config, "launch.sample --workdir")
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    movielens_flags = _MOVIE.value or _INTERPOLATE.value or _USER.value or _CAV.value
+    if project == "describe":
+        if movielens_flags:
+            raise app.UsageError("--movie, --interpolate, --user and --cav ask a MovieLens ELM; "
+                                 "a describe ELM takes --entity")
+        if not _ENTITY.value:
+            raise app.UsageError("give at least one --entity=ID")
+    elif _ENTITY.value:
+        raise app.UsageError("--entity asks a describe ELM (configs/describe.py); a MovieLens "
+                             "ELM takes --movie, --interpolate, --user, --cav")
     run = setup_run(config)
-    requests = _vector_requests(config, run)
+    requests = _describe_requests(run) if project == "describe" else _vector_requests(config, run)
     if not requests:
         raise app.UsageError("give at least one of --movie, --interpolate, --user, --cav")
     stage = _STAGE.value or run.stages[-1].name
@@ -144,8 +176,9 @@ def _sample_elm(config) -> None:
 
 
 def _sample_text(config) -> None:
-    if _MOVIE.value or _INTERPOLATE.value or _USER.value or _CAV.value:
-        raise app.UsageError("--movie, --interpolate, --user and --cav ask a trained ELM: "
+    if _MOVIE.value or _INTERPOLATE.value or _USER.value or _CAV.value or _ENTITY.value:
+        raise app.UsageError("--movie, --interpolate, --user, --cav and --entity ask a trained "
+                             "ELM: "
                              "give its --workdir")
     if not _PROMPT.value:
         raise app.UsageError("give --prompt (or --workdir to ask a trained ELM about vectors)")
