@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from elc.data.vector_table import VectorTable
 from elc.model.gemma import Gemma3
 from elc.sharding import strip_boxes
 
@@ -41,6 +42,14 @@ def random_backbone(config, seed=0):
         return (mean + std * rng.standard_normal(leaf.shape)).astype(np.float32)
 
     return jax.tree_util.tree_map_with_path(draw, strip_boxes(abstract_backbone(config)))
+
+
+def load_config(name: str, arg: str | None = None):
+    """``configs/NAME.py``'s config (``arg``: its variant suffix, as after ':')."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
 
 
 def movielens_from_rows(ratings, movies, users, source):
@@ -90,3 +99,22 @@ def prepare_flags(out):
     a short ALS, movie_era weighted out)."""
     return ["--config=configs/movielens_elm.py:cpu_quick", f"--config.prepare.out_dir={out}",
             "--config.prepare.als.iterations=5", "--config.prepare.weights.movie_era=0"]
+
+
+def write_describe_inputs(directory, count=20, dim=4, texts=None):
+    """A table of ``count`` ids e0.. and their descriptions; returns (table, texts) paths."""
+    ids = [f"e{i}" for i in range(count)]
+    table = directory / "table.npz"
+    VectorTable("t", ids, np.random.default_rng(0).standard_normal((count, dim))).save(table)
+    path = directory / "texts.jsonl"
+    records = texts if texts is not None else [{"id": i, "text": f"Entity number {i}."}
+                                               for i in ids]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(table), str(path)
+
+
+def describe_config(tmp_path, table, texts, **prepare):
+    """configs/describe.py preparing ``table`` and ``texts`` into ``tmp_path/out``."""
+    config = load_config("describe")
+    config.prepare.update(table=table, texts=texts, out_dir=str(tmp_path / "out"), **prepare)
+    return config

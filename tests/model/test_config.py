@@ -1,6 +1,7 @@
 """Gemma 3 presets against the published model cards, and config validation."""
 
 import pytest
+from helpers import load_config
 
 from elc.model.config import GemmaConfig, get_preset
 
@@ -69,16 +70,6 @@ def test_unknown_preset():
 
 # ------------------------------------------------------------ every config field is read
 
-def _load_config(name, arg=None):
-    import importlib.util
-    import os
-    from helpers import ROOT
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
-
-
 def _leaf_names(config, prefix=()):
     """(path, the name a reader uses) of every leaf. Under maps whose keys are chosen by the
     user (stages, spaces, task weights) the reader iterates the map, so the map's own name
@@ -112,9 +103,9 @@ def test_every_config_field_is_read_by_some_code():
             sources += [open(os.path.join(directory, f)).read() for f in files
                         if f.endswith(".py") and f != "default_config.py"]
     code = "\n".join(sources)
-    configs = [elm_config(), _load_config("tiny_elm"), _load_config("elm_270m"),
-               _load_config("gemma3_270m"), _load_config("movielens_elm", "full"),
-               _load_config("movielens_elm", "cpu_quick")]
+    configs = [elm_config(), load_config("tiny_elm"), load_config("elm_270m"),
+               load_config("gemma3_270m"), load_config("movielens_elm", "full"),
+               load_config("movielens_elm", "cpu_quick"), load_config("describe")]
     unread = sorted({path for config in configs for path, name in _leaf_names(config)
                      if not re.search(rf"\.{name}\b|[\"']{name}[\"']", code)})
     assert not unread, f"config fields nothing reads: {unread}"

@@ -7,7 +7,6 @@ of stage 'full' of configs/tiny_elm.py on a data x fsdp x tensor mesh, built as 
 trainer builds it (elc.train.build).
 """
 
-import importlib.util
 import json
 import os
 import sys
@@ -18,21 +17,14 @@ from elc.sharding import logical_rules, make_mesh, strip_boxes
 from elc.train.build import (abstract_train_state, build_elm, init_params, stages_from_config,
                              state_factory)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def tiny_config():
-    spec = importlib.util.spec_from_file_location(
-        "tiny_elm", os.path.join(ROOT, "configs", "tiny_elm.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import load_config  # noqa: E402
 
 
 def main(rules_name, data, fsdp, tensor):
     mesh = make_mesh({"data": data, "fsdp": fsdp, "tensor": tensor, "dcn_data": 1})
     rules = logical_rules(rules_name)
-    config = tiny_config()
+    config = load_config("tiny_elm")
     elm = build_elm(config)
     stage = next(s for s in stages_from_config(config) if s.name == "full")
     shardings = abstract_train_state(elm, stage, mesh, rules).shardings

@@ -1,6 +1,5 @@
 """launch.plan plans the model launch.train trains: the same spaces, adapters and counts."""
 
-import importlib.util
 import json
 import logging
 import os
@@ -15,17 +14,13 @@ from elc.train.build import build_elm, model_spaces, stages_from_config, table_d
 from elc.train.stage_program import memory_plan
 from elc.train.trainer import setup_run, stage_state, train
 
-from helpers import ROOT
+from helpers import ROOT, load_config
 
 COUNT_LINE = re.compile(r"stage (\w+): (\d+) trainable of (\d+) parameters")
 
 
 def tiny_config():
-    spec = importlib.util.spec_from_file_location(
-        "tiny_elm", os.path.join(ROOT, "configs", "tiny_elm.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return load_config("tiny_elm")
 
 
 def trainer_counts(config) -> dict[str, tuple[int, int]]:

@@ -1,6 +1,5 @@
 """Whole training runs of the tiny ELM: learning, and exact continuation after a kill."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -12,16 +11,12 @@ import pytest
 
 from elc.train.trainer import train
 
-from helpers import ROOT, read_metrics
+from helpers import ROOT, load_config, read_metrics
 
 
 
 def tiny_config():
-    spec = importlib.util.spec_from_file_location("tiny_elm", os.path.join(ROOT, "configs",
-                                                                           "tiny_elm.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return load_config("tiny_elm")
 
 
 def test_tiny_elm_names_held_out_vectors(tmp_path):

@@ -1,8 +1,6 @@
 """Preparing the describe project's data from a tiny table and descriptions."""
 
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
@@ -14,38 +12,13 @@ from elc.projects.describe import SPACE
 from elc.projects.describe.phrasings import PHRASINGS
 from elc.projects.describe.prepare import prepare_describe, read_prepared
 from elc.tokenizers.byte_level import byte_level_tokenizer
-from helpers import ROOT
+from helpers import describe_config, load_config, write_describe_inputs
 from launch.projects import config_project
 
 
-def _load_config(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
-
-
-def write_inputs(directory, count=20, dim=4, texts=None):
-    """A table of ``count`` ids e0.. and their descriptions; returns (table, texts) paths."""
-    ids = [f"e{i}" for i in range(count)]
-    table = directory / "table.npz"
-    VectorTable("t", ids, np.random.default_rng(0).standard_normal((count, dim))).save(table)
-    path = directory / "texts.jsonl"
-    records = texts if texts is not None else [{"id": i, "text": f"Entity number {i}."}
-                                               for i in ids]
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return str(table), str(path)
-
-
-def config_for(tmp_path, table, texts, **prepare):
-    config = _load_config('describe')
-    config.prepare.update(table=table, texts=texts, out_dir=str(tmp_path / "out"), **prepare)
-    return config
-
-
 def test_prepare_writes_the_data_format(tmp_path):
-    table, texts = write_inputs(tmp_path)
-    config = config_for(tmp_path, table, texts, holdout=0.25, phrasings_per_entity=3)
+    table, texts = write_describe_inputs(tmp_path)
+    config = describe_config(tmp_path, table, texts, holdout=0.25, phrasings_per_entity=3)
     report = prepare_describe(config.prepare, config.prepare.out_dir)
     out = tmp_path / "out"
     assert report["entities"] == 20 and report["held_out"] == 5 and report["dim"] == 4
@@ -69,7 +42,7 @@ def test_prepare_writes_the_data_format(tmp_path):
     pipeline.encoder.encode(pipeline.train[0])
     # The same seed holds out the same entities; another seed others.
     assert read_prepared(str(out))[1] == split
-    other = config_for(tmp_path, table, texts, holdout=0.25, seed=1)
+    other = describe_config(tmp_path, table, texts, holdout=0.25, seed=1)
     other.prepare.out_dir = str(tmp_path / "other")
     prepare_describe(other.prepare, other.prepare.out_dir)
     assert read_prepared(str(tmp_path / "other"))[1].eval != split.eval
@@ -80,7 +53,7 @@ def test_npy_table_with_ids_file(tmp_path):
     (tmp_path / "ids.txt").write_text("a\nb\nc\n")
     texts = tmp_path / "texts.jsonl"
     texts.write_text("".join(json.dumps({"id": i, "text": i * 3}) + "\n" for i in "abc"))
-    config = config_for(tmp_path, str(tmp_path / "v.npy"), str(texts),
+    config = describe_config(tmp_path, str(tmp_path / "v.npy"), str(texts),
                         ids=str(tmp_path / "ids.txt"))
     report = prepare_describe(config.prepare, config.prepare.out_dir)
     assert report["entities"] == 3 and report["held_out"] == 1
@@ -89,5 +62,5 @@ def test_npy_table_with_ids_file(tmp_path):
 
 def test_launchers_need_a_project_config():
     with pytest.raises(ValueError, match="names no project"):
-        config_project(_load_config('tiny_elm'), "launch.prepare_data")
-    assert config_project(_load_config('describe'), "launch.eval") == "describe"
+        config_project(load_config('tiny_elm'), "launch.prepare_data")
+    assert config_project(load_config('describe'), "launch.eval") == "describe"

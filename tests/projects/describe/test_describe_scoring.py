@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from test_describe_prepare import _load_config, write_inputs
+from helpers import load_config, write_describe_inputs
 
 from elc.evaluation.answers import AnswersMeta, write_answers
 from elc.projects.describe import SPACE
@@ -26,8 +26,8 @@ class OneHotEncoder:
 
 
 def test_score_answers(tmp_path, monkeypatch):
-    table, texts = write_inputs(tmp_path, count=10)
-    config = _load_config("describe")
+    table, texts = write_describe_inputs(tmp_path, count=10)
+    config = load_config("describe")
     config.prepare.update(table=table, texts=texts, out_dir=str(tmp_path / "out"), holdout=0.3)
     config.eval.samples = 2
     prepare_describe(config.prepare, config.prepare.out_dir)

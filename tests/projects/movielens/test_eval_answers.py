@@ -1,7 +1,6 @@
 """Saved answers: generation apart from scoring in the MovieLens evaluation."""
 
 import dataclasses
-import importlib.util
 import json
 import os
 import shutil
@@ -10,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT, needs_recbole, prepare_flags, tiny_movielens_run_flags
+from helpers import ROOT, load_config, needs_recbole, prepare_flags, tiny_movielens_run_flags
 from elc.projects.movielens import eval_generate, eval_score, evaluation
 from elc.evaluation.answers import (ANSWERS_FILE, META_FILE, Answer, AnswersMeta, check_settings,
                                     read_answers, write_answers)
@@ -115,11 +114,7 @@ def test_a_different_setting_is_named():
 
 
 def _movielens_config():
-    spec = importlib.util.spec_from_file_location(
-        "movielens_elm", os.path.join(ROOT, "configs", "movielens_elm.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config("cpu_quick")
+    return load_config("movielens_elm", "cpu_quick")
 
 
 @pytest.mark.parametrize("phase, expected", [("generate", ["generate"]), ("score", ["score"]),

@@ -1,6 +1,5 @@
 """launch.prepare_data on the offline default (ML-100k from the recbole wheel)."""
 
-import importlib.util
 import json
 import os
 import re
@@ -9,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import ROOT, needs_recbole, prepare_flags, tiny_movielens_run_flags
+from helpers import ROOT, load_config, needs_recbole, prepare_flags, tiny_movielens_run_flags
 
 from elc.tokenizers.byte_level import byte_level_tokenizer
 from elc.data.vector_table import VectorTable
@@ -53,11 +52,7 @@ def test_tables_jsonl_and_tfds_agree(prepared):
 @pytest.mark.slow
 def test_training_pipeline_reads_the_prepared_data(prepared):
     out, _ = prepared
-    spec = importlib.util.spec_from_file_location("movielens_elm",
-                                                  os.path.join(ROOT, "configs", "movielens_elm.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config("cpu_quick")
+    config = load_config("movielens_elm", "cpu_quick")
     config.prepare.out_dir = str(out)
     config.data.max_length = 512  # bytes, for the byte-level test tokenizer
     pipeline = build_input_pipeline(config.data, byte_level_tokenizer(512), num_soft_tokens=1)
