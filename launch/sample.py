@@ -34,13 +34,9 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from elc.checkpoints.backbone import load_backbone
-from elc.projects.movielens.dataset import load_movielens
-from elc.projects.movielens.prepare import held_out_entities
-from elc.projects.movielens.tasks import TASKS
-from elc.evaluation import concepts
 from elc.generation.answering import GenerationConfig, Request, answer
-from elc.projects.movielens.evaluation import USER_BEHAVIOURAL, genre_cav
 from elc.generation.sampler import generate
+from elc.projects.movielens import questions
 from elc.train.trainer import restore_stage_params, setup_run
 from launch.projects import config_project
 from launch.quiet_logs import quiet_third_party_logs
@@ -83,52 +79,26 @@ def _vector(flag: str, table, entity_id: str):
         raise app.UsageError(f"--{flag}: {error}") from None
 
 
-def _phrasing(task: str, role: str, space: str) -> str:
-    if task not in TASKS or TASKS[task].kind != role:
-        known = sorted(name for name, t in TASKS.items() if t.kind == role)
-        raise app.UsageError(f"--{role}_task={task!r} is not a {role} task; expected one of {known}")
-    return TASKS[task].prompts({role: space})[0]
-
-
-def _vector_requests(config, run) -> list[tuple[str, Request]]:
+def _movielens_requests(config, run) -> list[tuple[str, Request]]:
     """(label, request) for every --movie, --interpolate, --user and --cav flag."""
-    movie_space = config.prepare.movie_space
-    spaces = run.pipeline.spaces
-    for space in (movie_space, USER_BEHAVIOURAL):
-        if space not in spaces or spaces[space].table is None:
-            raise app.UsageError(f"the config's data.spaces has no table for {space!r}")
-    movies, users = spaces[movie_space].table, spaces[USER_BEHAVIOURAL].table
-    movie_prompt = _phrasing(_MOVIE_TASK.value, "movie", movie_space)
-    user_prompt = _phrasing(_USER_TASK.value, "user", USER_BEHAVIOURAL)
-    requests = []
-    for movie in _MOVIE.value:
-        _vector("movie", movies, movie)  # an unknown id is a usage error here, not later
-        requests.append((f"movie {movie}", Request(movie_prompt, {movie_space: movie})))
+    interpolations = []
     for value in _INTERPOLATE.value:
         fields = _fields("interpolate", value, (2, 3))
         weight = _number("interpolate", fields[2]) if len(fields) == 3 else 0.5
-        point = concepts.interpolate(_vector("interpolate", movies, fields[0])[None],
-                                     _vector("interpolate", movies, fields[1])[None], [weight])[0, 0]
-        requests.append((f"movies {fields[0]} -> {fields[1]} at {weight:g}",
-                         Request(movie_prompt, {movie_space: point.tolist()})))
-    for user in _USER.value:
-        _vector("user", users, user)
-        requests.append((f"user {user}", Request(user_prompt, {USER_BEHAVIOURAL: user})))
-    if _CAV.value:
-        prepare = config.prepare
-        ml = load_movielens(prepare.source, prepare.path)
-        split = held_out_entities(ml, prepare)
-        for value in _CAV.value:
-            user, genre, amount = _fields("cav", value, (3,))
-            amount = _number("cav", amount)
-            try:
-                direction, _ = genre_cav(ml, split, users, genre)
-            except ValueError as error:
-                raise app.UsageError(f"--cav={value!r}: {error}") from None
-            moved = concepts.shift(_vector("cav", users, user)[None], direction, [amount])[0, 0]
-            requests.append((f"user {user} + {amount:g} x {genre}",
-                             Request(user_prompt, {USER_BEHAVIOURAL: moved.tolist()})))
-    return requests
+        interpolations.append((fields[0], fields[1], weight))
+    cavs = []
+    for value in _CAV.value:
+        user, genre, amount = _fields("cav", value, (3,))
+        cavs.append((user, genre, _number("cav", amount)))
+    asked = questions.Questions(movies=_MOVIE.value, interpolations=interpolations,
+                                users=_USER.value, cavs=cavs, movie_task=_MOVIE_TASK.value,
+                                user_task=_USER_TASK.value)
+    tables = {name: space.table for name, space in run.pipeline.spaces.items()}
+    try:
+        return questions.requests(asked, config.prepare, tables)
+    except questions.QuestionError as error:
+        where = "the config" if error.kind == "config" else f"--{error.kind}"
+        raise app.UsageError(f"{where}: {error}") from None
 
 
 def _describe_requests(run) -> list[tuple[str, Request]]:
@@ -160,7 +130,7 @@ def _sample_elm(config) -> None:
         raise app.UsageError("--entity asks a describe ELM (configs/describe.py); a MovieLens "
                              "ELM takes --movie, --interpolate, --user, --cav")
     run = setup_run(config)
-    requests = _describe_requests(run) if project == "describe" else _vector_requests(config, run)
+    requests = _describe_requests(run) if project == "describe" else _movielens_requests(config, run)
     if not requests:
         raise app.UsageError("give at least one of --movie, --interpolate, --user, --cav")
     stage = _STAGE.value or run.stages[-1].name

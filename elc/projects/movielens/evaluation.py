@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import os
 
-from elc.projects.movielens import eval_generate, eval_score
 from elc.evaluation.answers import plain, write_atomically
-from elc.projects.movielens.eval_data import (  # noqa: F401  (launch.sample uses them)
-    MOVIE_BEHAVIOURAL, MOVIE_SEMANTIC, USER_BEHAVIOURAL, eval_dir, eval_tasks, genre_cav)
 from elc.evaluation.report import write_report
+from elc.projects.movielens import eval_generate, eval_score
+from elc.projects.movielens.eval_data import eval_dir, eval_tasks
 
 PHASES = ("all", "generate", "score")
 
