@@ -27,7 +27,8 @@ if _DEVICES > 1:
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from elc.train.build import model_spaces, stages_from_config  # noqa: E402
+from elc.data.space_spec import model_spaces  # noqa: E402
+from elc.train.build import stages_from_config  # noqa: E402
 from elc.train.stage_program import memory_plan  # noqa: E402
 
 # Memory per chip in GiB (vendor figures).

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from elc.data.vector_table import VectorTable
 from elc.data.example_encoder import ExampleEncoder
-from elc.data.space_spec import SpaceSpec
+from elc.data.space_spec import SpaceSpec, model_spaces
 from elc.data.examples import TfdsExampleSource, read_jsonl
 from elc.data.synthetic import naming_task
 from elc.tokenizers.tokenizer import Tokenizer
@@ -25,23 +25,14 @@ class InputPipeline:
     eval: Sequence[Any]
 
 
-def _spaces_from_config(spaces_config) -> dict[str, SpaceSpec]:
-    spaces = {}
-    for name, spec in spaces_config.items():
-        table = None
-        if spec.get("table"):
-            table = VectorTable.load(name, spec["table"], spec.get("ids") or None)
-        dim = int(spec.get("dim") or 0)
-        if table is not None and dim and dim != table.dim:
-            raise ValueError(f"data.spaces.{name}.dim is {dim} but its table {spec['table']} "
-                             f"holds {table.dim}-d vectors")
-        if table is None and not dim:
-            raise ValueError(f"data.spaces.{name} needs a table or a dim")
-        spaces[name] = SpaceSpec(dim=dim or table.dim, max_slots=int(spec.get("max_slots", 1)),
-                                 table=table)
-    if not spaces:
-        raise ValueError("data.spaces is empty: an ELM needs at least one embedding space")
-    return spaces
+def _spaces_from_config(data_config) -> dict[str, SpaceSpec]:
+    """The ``data.spaces`` entries with their tables loaded; dims, slots and their checks
+    come from ``model_spaces``, as for the model."""
+    tables = {name: VectorTable.load(name, spec["table"], spec.get("ids") or None)
+              for name, spec in data_config.spaces.items() if spec.get("table")}
+    shapes = {shape.name: shape for shape in model_spaces(data_config)}
+    return {name: SpaceSpec(dim=shapes[name].dim, max_slots=shapes[name].max_slots,
+                            table=tables.get(name)) for name in data_config.spaces}
 
 
 def build_input_pipeline(data_config, tokenizer: Tokenizer, num_soft_tokens: int) -> InputPipeline:
@@ -55,9 +46,10 @@ def build_input_pipeline(data_config, tokenizer: Tokenizer, num_soft_tokens: int
             num_entities=synthetic.num_entities, dim=synthetic.dim, noise=synthetic.noise,
             train_size=synthetic.train_size, eval_size=synthetic.eval_size, seed=synthetic.seed,
             space=synthetic.space)
-        spaces = {synthetic.space: SpaceSpec(dim=synthetic.dim, max_slots=1, table=None)}
+        spaces = {s.name: SpaceSpec(dim=s.dim, max_slots=s.max_slots)
+                  for s in model_spaces(data_config)}
     else:
-        spaces = _spaces_from_config(data_config.spaces)
+        spaces = _spaces_from_config(data_config)
         if source == "jsonl":
             train, evaluation = read_jsonl(data_config.train), read_jsonl(data_config.eval)
         else:

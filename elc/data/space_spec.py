@@ -1,8 +1,14 @@
-"""How an encoder treats one embedding space."""
+"""Embedding spaces: the ones a config's ``data`` section declares (``model_spaces``, read
+from table headers alone, so that planning loads no vectors), and how an encoder treats
+one (``SpaceSpec``)."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import zipfile
+
+import numpy as np
 
 from elc.data.vector_table import VectorTable
 
@@ -30,3 +36,67 @@ class SpaceSpec:
         if self.table is not None and self.table.dim != self.dim:
             raise ValueError(f"SpaceSpec has dim {self.dim} but its table {self.table.name!r} "
                              f"holds {self.table.dim}-d vectors")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceShape:
+    """An embedding space as the model and the batch see it: name, vector dimension, and
+    the most slots of it one example holds."""
+
+    name: str
+    dim: int
+    max_slots: int
+
+
+def table_dim(name: str, path: str) -> int:
+    """The vector dimension of an embedding table (``.npz`` with ``vectors``, or ``.npy``),
+    read from the array header without loading the vectors."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"data.spaces.{name}.table: no file {path}; build the tables first "
+            f"(python -m launch.prepare_data --config=...)")
+
+    def header(handle) -> tuple[int, ...]:
+        version = np.lib.format.read_magic(handle)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        return read(handle)[0]
+
+    try:
+        if path.endswith(".npz"):
+            with zipfile.ZipFile(path) as archive, archive.open("vectors.npy") as handle:
+                shape = header(handle)
+        else:
+            with open(path, "rb") as handle:
+                shape = header(handle)
+    except (KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"data.spaces.{name}.table: cannot read the vectors' shape from {path}: "
+                         f"{error}") from None
+    if len(shape) != 2:
+        raise ValueError(f"data.spaces.{name}.table: {path} holds vectors of shape {shape}; "
+                         f"expected [entities, dim]")
+    return int(shape[1])
+
+
+def model_spaces(data_config) -> tuple[SpaceShape, ...]:
+    """The embedding spaces of a config's ``data`` section, sorted by name: the synthetic
+    space for ``source=synthetic``, else every ``data.spaces`` entry with the dimension of
+    its table (from the file header) or its ``dim``."""
+    if data_config.source == "synthetic":
+        synthetic = data_config.synthetic
+        return (SpaceShape(synthetic.space, int(synthetic.dim), 1),)
+    spaces = []
+    for name, spec in data_config.spaces.items():
+        dim = int(spec.get("dim") or 0)
+        if spec.get("table"):
+            stored = table_dim(name, spec["table"])
+            if dim and dim != stored:
+                raise ValueError(f"data.spaces.{name}.dim is {dim} but its table {spec['table']} "
+                                 f"holds {stored}-d vectors")
+            dim = stored
+        if not dim:
+            raise ValueError(f"data.spaces.{name} needs a table or a dim")
+        spaces.append(SpaceShape(name, dim, int(spec.get("max_slots", 1))))
+    if not spaces:
+        raise ValueError("data.spaces is empty: an ELM needs at least one embedding space")
+    return tuple(sorted(spaces, key=lambda s: s.name))

@@ -1,8 +1,8 @@
 """How a config becomes a model and a stage's train state: the one place both are built.
 
 ``build_elm`` makes the ELM a config describes: its backbone, one adapter per embedding
-space of ``data.spaces`` (or the synthetic space for ``data.source=synthetic``) with the
-space's dimension, and every adapter setting of ``model.adapter``. ``abstract_train_state``
+space of the config's data (``elc.data.space_spec.model_spaces``, the same spaces the input
+pipeline reads), and every adapter setting of ``model.adapter``. ``abstract_train_state``
 gives the shapes of a stage's train state, boxed with logical axis names and sharded over
 a mesh, without allocating anything. The trainer, ``launch.plan``, the accelerator
 benchmark and the test probes all build through these two, so the model that is planned
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import zipfile
 from typing import Any, Callable
 
 import jax
@@ -23,6 +21,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
+from elc.data.space_spec import model_spaces
 from elc.model.config import GemmaConfig, get_preset
 from elc.model.elm import ELM, AdapterConfig, init_adapters, soft_token_scale, space_dims
 from elc.model.gemma import Gemma3
@@ -65,70 +64,6 @@ def stages_from_config(config) -> list[Stage]:
 
 
 # ------------------------------------------------------------------------------ the model
-
-
-@dataclasses.dataclass(frozen=True)
-class SpaceShape:
-    """An embedding space as the model and the batch see it: name, vector dimension, and
-    the most slots of it one example holds."""
-
-    name: str
-    dim: int
-    max_slots: int
-
-
-def table_dim(name: str, path: str) -> int:
-    """The vector dimension of an embedding table (``.npz`` with ``vectors``, or ``.npy``),
-    read from the array header without loading the vectors."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"data.spaces.{name}.table: no file {path}; build the tables first "
-            f"(python -m launch.prepare_data --config=...)")
-
-    def header(handle) -> tuple[int, ...]:
-        version = np.lib.format.read_magic(handle)
-        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                else np.lib.format.read_array_header_2_0)
-        return read(handle)[0]
-
-    try:
-        if path.endswith(".npz"):
-            with zipfile.ZipFile(path) as archive, archive.open("vectors.npy") as handle:
-                shape = header(handle)
-        else:
-            with open(path, "rb") as handle:
-                shape = header(handle)
-    except (KeyError, ValueError, zipfile.BadZipFile) as error:
-        raise ValueError(f"data.spaces.{name}.table: cannot read the vectors' shape from {path}: "
-                         f"{error}") from None
-    if len(shape) != 2:
-        raise ValueError(f"data.spaces.{name}.table: {path} holds vectors of shape {shape}; "
-                         f"expected [entities, dim]")
-    return int(shape[1])
-
-
-def model_spaces(data_config) -> tuple[SpaceShape, ...]:
-    """The embedding spaces of a config's ``data`` section, sorted by name: the synthetic
-    space for ``source=synthetic``, else every ``data.spaces`` entry with the dimension of
-    its table (from the file header) or its ``dim``."""
-    if data_config.source == "synthetic":
-        synthetic = data_config.synthetic
-        return (SpaceShape(synthetic.space, int(synthetic.dim), 1),)
-    spaces = []
-    for name, spec in data_config.spaces.items():
-        dim = int(spec.get("dim") or 0)
-        if spec.get("table"):
-            stored = table_dim(name, spec["table"])
-            if dim and dim != stored:
-                raise ValueError(f"data.spaces.{name}.dim is {dim} but its table {spec['table']} "
-                                 f"holds {stored}-d vectors")
-            dim = stored
-        if not dim:
-            raise ValueError(f"data.spaces.{name} needs a table or a dim")
-        spaces.append(SpaceShape(name, dim, int(spec.get("max_slots", 1))))
-    if not spaces:
-        raise ValueError("data.spaces is empty: an ELM needs at least one embedding space")
-    return tuple(sorted(spaces, key=lambda s: s.name))
 
 
 def preset_backbone(backbone_config) -> GemmaConfig:

@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from elc.train.build import build_elm, model_spaces, stages_from_config, table_dim
+from elc.data.space_spec import model_spaces, table_dim
+from elc.train.build import build_elm, stages_from_config
 from elc.train.stage_program import memory_plan
 from elc.train.trainer import setup_run, stage_state, train
 
