@@ -19,10 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from elc.data.space_spec import model_spaces
 from elc.model.elm import ELM
 from elc.sharding import Rules, batch_sharding, logical_rules, make_mesh, strip_boxes
 from elc.train.build import (Stage, abstract_train_state, build_elm, count_parameters,
-                             init_params, model_spaces, preset_backbone, state_factory)
+                             init_params, preset_backbone, state_factory)
 from elc.train.optimizer import learning_rate_schedule
 from elc.train.step import make_train_step
 
@@ -88,14 +89,12 @@ class StageProgram:
         (state donated).
       init_state: ``init_state()`` builds a fresh random state with ``state_shardings``.
       abstract_state: the state's shapes with their shardings (nothing allocated).
-      boxed_state: the same, boxed with logical axis names.
       state_shardings, batch_shardings: NamedShardings over the mesh.
     """
 
     step: Callable
     init_state: Callable[[], Any]
     abstract_state: Any
-    boxed_state: Any
     state_shardings: Any
     batch_shardings: Any
 
@@ -121,8 +120,7 @@ def stage_program(config, elm: ELM, stage: Stage, mesh: Mesh, rules: Rules) -> S
     init_state = jax.jit(lambda: strip_boxes(new_state(
         init_params(elm, jax.random.key(0)), jax.random.key_data(jax.random.key(2)))),
         out_shardings=shardings)
-    return StageProgram(step, init_state, state.abstract, state.boxed, shardings,
-                        batch_shardings)
+    return StageProgram(step, init_state, state.abstract, shardings, batch_shardings)
 
 
 def _per_device_bytes(abstract) -> int:
