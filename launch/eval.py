@@ -22,13 +22,14 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
+from elc.evaluation.phases import PHASES
 from launch.projects import config_project
 from launch.quiet_logs import quiet_third_party_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "The trained run's workdir.")
-_PHASE = flags.DEFINE_enum("phase", "all", ("all", "generate", "score"),
+_PHASE = flags.DEFINE_enum("phase", "all", PHASES,
                            "generate: save the answers (eval/answers.jsonl); score: score "
                            "saved answers into eval/results.json and eval/report.md; all: both.")
 flags.mark_flags_as_required(["config", "workdir"])

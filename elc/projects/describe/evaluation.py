@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import os
 import time
 from typing import Any, Sequence
@@ -28,22 +27,19 @@ import numpy as np
 
 from elc.data.examples import Example
 from elc.evaluation.answers import (
-    Answer, AnswersMeta, check_settings, plain, read_answers, write_answers, write_atomically)
+    Answer, AnswersMeta, check_settings, read_answers, write_answers)
 from elc.evaluation.consistency import semantic_consistency
-from elc.generation.answering import GenerationConfig, Request
+from elc.evaluation.phases import (eval_dir, generate_command, generation_config, run_phases,
+                                   variant_params)
+from elc.generation.answering import Request
 from elc.projects.describe import SPACE, TASK
 from elc.projects.describe.chrf import chrf, corpus_chrf
 from elc.projects.describe.prepare import read_prepared
 from elc.projects.describe.report import write_report
 
-PHASES = ("all", "generate", "score")
 RECALL_AT = (1, 10)
 # config.eval settings that saved answers need not share with the scoring config.
 _NOT_COMPARED = ("batch_size", "sentence_encoder", "samples")
-
-
-def eval_dir(workdir: str) -> str:
-    return os.path.join(workdir, "eval")
 
 
 def generation_settings(config) -> dict[str, Any]:
@@ -61,11 +57,6 @@ def generation_settings(config) -> dict[str, Any]:
         if key not in _NOT_COMPARED:
             settings[f"eval.{key}"] = value
     return settings
-
-
-def generation_config(eval_config) -> GenerationConfig:
-    return GenerationConfig(max_new_tokens=eval_config.max_new_tokens,
-                            batch_size=eval_config.batch_size, seed=eval_config.seed)
 
 
 def held_out_examples(examples, count: int) -> list[Example]:
@@ -95,7 +86,7 @@ def generate_answers(config, workdir: str) -> str:
     import jax
 
     from elc.generation.answering import answer
-    from elc.train.trainer import initial_params, restore_stage_params, setup_run
+    from elc.train.trainer import setup_run
 
     started = time.time()
     run = setup_run(config)
@@ -105,9 +96,7 @@ def generate_answers(config, workdir: str) -> str:
                          "prepare the data again")
     requests = [Request(e.prompt, e.slots) for e in examples]
     generation = generation_config(config.eval)
-    loaders = [("untrained", lambda: initial_params(run, jax.random.key(config.train.seed)))]
-    loaders += [(s.name, lambda s=s.name: restore_stage_params(config, workdir, run, s))
-                for s in run.stages]
+    loaders = variant_params(config, workdir, run)
     rows: list[Answer] = []
     with jax.set_mesh(run.mesh), nn.logical_axis_rules(run.rules):
         for variant, load in loaders:
@@ -191,23 +180,11 @@ def score_answers(config, workdir: str, generate_command: str, encoder=None) -> 
     }
 
 
-def generate_command(workdir: str, config_arg: str = "configs/describe.py") -> str:
-    return f"python -m launch.eval --config={config_arg} --workdir={workdir} --phase=generate"
-
-
 def evaluate_and_report(config, workdir: str, phase: str = "all",
                         generate_command_hint: str | None = None) -> str:
     """Runs ``phase`` of the evaluation of the run of ``config`` in ``workdir``; returns
     ``WORKDIR/eval/answers.jsonl`` for ``generate``, else ``WORKDIR/eval/report.md``."""
-    if phase not in PHASES:
-        raise ValueError(f"unknown evaluation phase {phase!r}; expected one of {PHASES}")
-    hint = generate_command_hint or generate_command(workdir)
-    if phase in ("all", "generate"):
-        path = generate_answers(config, workdir)
-        if phase == "generate":
-            return path
-    results = plain(score_answers(config, workdir, hint))
-    out_dir = eval_dir(workdir)
-    write_atomically(os.path.join(out_dir, "results.json"),
-                     json.dumps(results, indent=1, allow_nan=False))
-    return write_report(results, out_dir)
+    hint = generate_command_hint or generate_command(workdir, "configs/describe.py")
+    return run_phases(phase, workdir, lambda: generate_answers(config, workdir),
+                      lambda: score_answers(config, workdir, hint),
+                      lambda results, out_dir: write_report(results, out_dir))

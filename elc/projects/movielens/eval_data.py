@@ -16,7 +16,6 @@ from elc.projects.movielens.prepare import held_out_entities
 from elc.projects.movielens.tasks import TASKS, EntitySplit, task_data
 from elc.evaluation import concepts
 from elc.projects.movielens.facts import Catalogue
-from elc.generation.answering import GenerationConfig
 
 MOVIE_BEHAVIOURAL, USER_BEHAVIOURAL, MOVIE_SEMANTIC = (
     "movie_behavioural", "user_behavioural", "movie_semantic")
@@ -24,10 +23,6 @@ SINGLE_ENTITY = ("movie", "user")  # task kinds whose answer describes one entit
 # Settings of config.eval that saved answers need not share with the scoring config: those
 # only scoring reads, and the batch size (greedy answers do not depend on it).
 _NOT_COMPARED = ("samples_per_task", "ridge_examples", "ridge_l2", "batch_size")
-
-
-def eval_dir(workdir: str) -> str:
-    return os.path.join(workdir, "eval")
 
 
 def eval_tasks(config) -> list[str]:
@@ -62,11 +57,6 @@ def generation_settings(config) -> dict[str, Any]:
             settings[f"eval.{key}"] = value
     settings["eval.tasks"] = eval_tasks(config)
     return settings
-
-
-def generation_config(eval_config) -> GenerationConfig:
-    return GenerationConfig(max_new_tokens=eval_config.max_new_tokens,
-                            batch_size=eval_config.batch_size, seed=eval_config.seed)
 
 
 @dataclasses.dataclass

@@ -26,10 +26,11 @@ from elc.projects.movielens.tasks import TASKS
 from elc.evaluation import concepts
 from elc.evaluation.answers import Answer, AnswersMeta, write_answers
 from elc.generation.answering import GenerationConfig, Request, answer
+from elc.evaluation.phases import eval_dir, generation_config, variant_params
 from elc.projects.movielens.eval_data import (
-    USER_BEHAVIOURAL, EvalData, entity, eval_dir, eval_tasks, generation_config,
-    generation_settings, genre_cav, held_out_examples)
-from elc.train.trainer import Run, initial_params, restore_stage_params, setup_run
+    USER_BEHAVIOURAL, EvalData, entity, eval_tasks, generation_settings, genre_cav,
+    held_out_examples)
+from elc.train.trainer import Run, setup_run
 
 
 def _spaces(slots) -> list[str]:
@@ -126,15 +127,6 @@ def _cavs(data: EvalData, ask: _Asker, eval_config) -> tuple[list[Answer], dict[
     return rows, cavs
 
 
-def _variant_params(config, workdir: str, run: Run) -> list[tuple[str, Callable[[], dict]]]:
-    """(variant, params loader) for the untrained model and the end of every stage."""
-    loaders = [("untrained", lambda: initial_params(run, jax.random.key(config.train.seed)))]
-    for stage in run.stages:
-        loaders.append((stage.name, lambda s=stage.name: restore_stage_params(
-            config, workdir, run, s)))
-    return loaders
-
-
 def generate_answers(config, workdir: str) -> str:
     """Answers every variant's prompts for the run of ``config`` (a movielens_elm config)
     trained in ``workdir``; writes them with their header into ``WORKDIR/eval`` and returns
@@ -155,7 +147,7 @@ def generate_answers(config, workdir: str) -> str:
     generation = generation_config(eval_config)
     rows: list[Answer] = []
     cavs: dict[str, dict] = {}
-    loaders = _variant_params(config, workdir, run)
+    loaders = variant_params(config, workdir, run)
     with jax.set_mesh(run.mesh), nn.logical_axis_rules(run.rules):
         for index, (variant, load) in enumerate(loaders):
             ask = _Asker(run, load(), generation, variant)

@@ -32,7 +32,8 @@ from elc.evaluation.answers import ANSWERS_FILE, Answer, AnswersMeta, check_sett
 from elc.projects.movielens.facts import fact_metrics, liked_genres, mean_metrics
 from elc.projects.movielens.eval_data import (
     MOVIE_BEHAVIOURAL, MOVIE_SEMANTIC, SINGLE_ENTITY, USER_BEHAVIOURAL, EvalData, entity,
-    eval_dir, generation_settings, read_examples, sample)
+    generation_settings, read_examples, sample)
+from elc.evaluation.phases import eval_dir
 
 
 @dataclasses.dataclass

@@ -12,20 +12,10 @@ Two phases, which may run on different machines:
 
 from __future__ import annotations
 
-import json
-import os
-
-from elc.evaluation.answers import plain, write_atomically
+from elc.evaluation import phases
 from elc.evaluation.report import write_report
 from elc.projects.movielens import eval_generate, eval_score
-from elc.projects.movielens.eval_data import eval_dir, eval_tasks
-
-PHASES = ("all", "generate", "score")
-
-
-def generate_command(workdir: str, config_arg: str = "CONFIG") -> str:
-    """The command that saves the answers of the run in ``workdir``."""
-    return f"python -m launch.eval --config={config_arg} --workdir={workdir} --phase=generate"
+from elc.projects.movielens.eval_data import eval_tasks
 
 
 def evaluate_and_report(config, workdir: str, phase: str = "all",
@@ -36,18 +26,11 @@ def evaluate_and_report(config, workdir: str, phase: str = "all",
     (after ``WORKDIR/eval/results.json``).
 
     ``generate_command_hint`` is the command that makes the answers, named when scoring
-    finds none (default: :func:`generate_command`).
+    finds none (default: :func:`elc.evaluation.phases.generate_command`).
     """
-    if phase not in PHASES:
-        raise ValueError(f"unknown evaluation phase {phase!r}; expected one of {PHASES}")
     eval_tasks(config)  # names an unknown task before anything loads
-    hint = generate_command_hint or generate_command(workdir)
-    if phase in ("all", "generate"):
-        answers = eval_generate.generate_answers(config, workdir)
-        if phase == "generate":
-            return answers
-    results = plain(eval_score.score_answers(config, workdir, hint))
-    out_dir = eval_dir(workdir)
-    write_atomically(os.path.join(out_dir, "results.json"),
-                     json.dumps(results, indent=1, allow_nan=False))
-    return write_report(results, out_dir)
+    hint = generate_command_hint or phases.generate_command(workdir, "CONFIG")
+    return phases.run_phases(phase, workdir,
+                             lambda: eval_generate.generate_answers(config, workdir),
+                             lambda: eval_score.score_answers(config, workdir, hint),
+                             lambda results, out_dir: write_report(results, out_dir))
