@@ -36,7 +36,7 @@ FSDP_RULES = _ACTIVATIONS + [
     ("embed", "fsdp"), ("vocab", None), ("mlp", None), ("heads", None), ("kv_heads", None),
     ("head_dim", None), ("layers", None), ("adapter_input", None), ("adapter_hidden", None),
     ("adapter_hidden_in", None),
-    ("soft_tokens", None),
+    ("soft_tokens", None), ("lora_rank", None),
 ]
 # MaxText-style FSDP + tensor parallelism: heads, kv heads, MLP width and vocabulary
 # split over tensor, in parameters and activations alike.
@@ -46,6 +46,7 @@ FSDP_TP_RULES = _ACTIVATIONS + [
     ("embed", "fsdp"), ("vocab", "tensor"), ("mlp", "tensor"), ("heads", "tensor"),
     ("kv_heads", "tensor"), ("head_dim", None), ("layers", None), ("adapter_input", None),
     ("adapter_hidden", "tensor"), ("adapter_hidden_in", None), ("soft_tokens", None),
+    ("lora_rank", None),
 ]
 RULE_SETS = {"fsdp": FSDP_RULES, "fsdp_tp": FSDP_TP_RULES}
 

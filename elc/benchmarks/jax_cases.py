@@ -22,7 +22,7 @@ from elc.sharding import logical_rules, make_mesh, strip_boxes
 from elc.train.build import build_elm, init_params, preset_backbone, stages_from_config
 from elc.train.default_config import elm_config
 from elc.train.stage_program import random_batch, stage_program
-from elc.train.step import token_statistics
+from elc.train.token_statistics import full_logits_statistics
 
 ADAPTER_INPUT_DIM = 64  # width of the benchmark's embedding vectors
 
@@ -93,7 +93,7 @@ def correctness(preset: str, rows: int, length: int) -> dict[str, Any]:
     with jax.default_device(host):
         params = jax.jit(lambda: _fresh_params(elm))()
         host_elm = elm.clone(backbone_config=elm.backbone_config.replace(dtype="float32"))
-        host_stats = jax.jit(lambda p, b: token_statistics(host_elm, p, b))(params, batch)
+        host_stats = jax.jit(lambda p, b: full_logits_statistics(host_elm, p, b))(params, batch)
         host_logits = np.asarray(jax.jit(lambda p, b: host_elm.apply({"params": p}, b))(
             params, batch))
     device_params = jax.device_put(params, jax.devices()[0])

@@ -59,5 +59,6 @@ def build_input_pipeline(data_config, tokenizer: Tokenizer, num_soft_tokens: int
                                            data_config.tfds_data_dir or None)
     encoder = ExampleEncoder(tokenizer, spaces, num_soft_tokens=num_soft_tokens,
                              max_length=data_config.max_length,
-                             prompt_template=data_config.prompt_template)
+                             prompt_template=data_config.prompt_template,
+                             examples_per_row=data_config.examples_per_row)
     return InputPipeline(spaces=spaces, encoder=encoder, train=train, eval=evaluation)

@@ -26,18 +26,35 @@ from elc.model.config import GemmaConfig, get_preset
 from elc.model.elm import ELM, AdapterConfig, init_adapters, soft_token_scale, space_dims
 from elc.model.gemma import Gemma3
 from elc.sharding import Rules, strip_boxes, tree_shardings
+from elc.train.lora import LORA_KEY, LoraConfig, init_lora, merge_lora
 from elc.train.optimizer import OptimizerConfig, make_optimizer
 from elc.train.state import TrainState, create_state
 
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-    """One training stage: how long, what is trained, with which optimizer."""
+    """One training stage: how long, what is trained, with which optimizer.
+
+    With ``lora`` the stage also trains LoRA pairs on the kernels it names (see
+    elc/train/lora.py); ``trainable`` then lists what trains besides them (often just
+    the adapters), and the kernels themselves stay frozen.
+    """
 
     name: str
     steps: int
     trainable: tuple[str, ...]
     optimizer: OptimizerConfig
+    lora: LoraConfig | None = None
+
+    @property
+    def trainable_patterns(self) -> tuple[str, ...]:
+        """The regexes of the state's trainable part: ``trainable``, and the LoRA pairs."""
+        return self.trainable + ((f"{LORA_KEY}/.*",) if self.lora else ())
+
+    def final_params(self, params: dict) -> dict:
+        """The model's parameters from the stage's ``state.params``: LoRA pairs merged
+        into their kernels, for evaluation, sampling, export and the next stage."""
+        return merge_lora(params, self.lora) if self.lora else params
 
 
 def stages_from_config(config) -> list[Stage]:
@@ -50,14 +67,18 @@ def stages_from_config(config) -> list[Stage]:
         spec = config.stage[name]
         if spec.steps < 1:
             raise ValueError(f"config.stage.{name}.steps must be >= 1, got {spec.steps}")
+        lora_spec = spec.get("lora")
         try:
             optimizer = OptimizerConfig(
                 learning_rate=spec.learning_rate, warmup_steps=spec.warmup_steps,
                 decay_steps=spec.steps, final_lr_ratio=spec.final_lr_ratio,
                 weight_decay=spec.weight_decay, clip_norm=spec.clip_norm)
+            lora = (LoraConfig(rank=lora_spec.rank, alpha=lora_spec.alpha,
+                               dropout=lora_spec.dropout, targets=tuple(lora_spec.targets))
+                    if lora_spec is not None and lora_spec.rank else None)
         except ValueError as error:
             raise ValueError(f"config.stage.{name}: {error}") from None
-        stages.append(Stage(name, spec.steps, tuple(spec.trainable), optimizer))
+        stages.append(Stage(name, spec.steps, tuple(spec.trainable), optimizer, lora))
     if not stages:
         raise ValueError("config.train.stages is empty")
     return stages
@@ -114,14 +135,22 @@ def abstract_params(elm: ELM) -> dict:
 # ------------------------------------------------------------------------ the train state
 
 
+_LORA_INIT_STREAM = 3  # fold_in of the state's RNG that draws a stage's fresh LoRA pairs
+
+
 def state_factory(stage: Stage, start_step: int
                   ) -> tuple[Callable[[Any, jax.Array], TrainState], optax.GradientTransformation]:
     """``new_state(params, rng_data)`` for ``stage`` (starting at global step
-    ``start_step``) and the stage's optimizer."""
+    ``start_step``) and the stage's optimizer. A LoRA stage's state holds fresh pairs
+    under ``params['lora']``."""
     optimizer = make_optimizer(stage.optimizer)
 
     def new_state(params, rng_data):
-        return create_state(params, list(stage.trainable), optimizer, start_step, rng_data)
+        if stage.lora:
+            rng = jax.random.fold_in(jax.random.wrap_key_data(rng_data), _LORA_INIT_STREAM)
+            params = {**params, LORA_KEY: init_lora(params, stage.lora, rng)}
+        return create_state(params, list(stage.trainable_patterns), optimizer, start_step,
+                            rng_data)
     return new_state, optimizer
 
 

@@ -47,7 +47,9 @@ def elm_config() -> ml_collections.ConfigDict:
         source="synthetic",     # synthetic | jsonl | tfds
         train="", eval="",      # jsonl paths, or tfds split names
         tfds_name="", tfds_data_dir="",
-        max_length=64,
+        max_length=64,          # tokens per row
+        examples_per_row=1,     # > 1: pack up to this many examples into each row
+        max_target_tokens=0,    # target tokens per row; 0: measured from the data
         prompt_template="{prompt}\n",
         batch_size=16,
         eval_batch_size=16,
@@ -68,6 +70,7 @@ def elm_config() -> ml_collections.ConfigDict:
         seed=0,
         stages=("adapter", "full"),  # run in this order; each defined under config.stage
         grad_accum_steps=1,
+        logits_chunk_size=128,  # target positions per row projected to the vocabulary at once
         log_every=10,
         eval_every=100,
         max_eval_batches=8,
@@ -77,11 +80,25 @@ def elm_config() -> ml_collections.ConfigDict:
         async_checkpoints=True,
     ))
     config.sample = sample_config()
+    # A stage trains the parameters whose paths match `trainable`. To keep the 168M-parameter
+    # embedding table frozen in a full stage:
+    #   --config.stage.full.trainable='("adapters/.*", "backbone/(?!embedder/).*")'
     config.stage = ml_collections.ConfigDict()
     config.stage.adapter = ml_collections.ConfigDict(dict(
         steps=100, learning_rate=1e-3, warmup_steps=10, final_lr_ratio=0.1,
-        weight_decay=0.0, clip_norm=1.0, trainable=("adapters/.*",)))
+        weight_decay=0.0, clip_norm=1.0, trainable=("adapters/.*",), lora=lora_config()))
     config.stage.full = ml_collections.ConfigDict(dict(
         steps=100, learning_rate=1e-5, warmup_steps=10, final_lr_ratio=0.1,
-        weight_decay=0.0, clip_norm=1.0, trainable=(".*",)))
+        weight_decay=0.0, clip_norm=1.0, trainable=(".*",), lora=lora_config()))
     return config
+
+
+def lora_config() -> ml_collections.ConfigDict:
+    """A stage's LoRA settings (see elc/train/lora.py); rank 0 turns LoRA off. A LoRA
+    stage trains the pairs and its ``trainable`` (e.g. ``("adapters/.*",)``); the kernels
+    it adapts stay frozen."""
+    return ml_collections.ConfigDict(dict(
+        rank=0,
+        alpha=16.0,             # updates scaled by alpha / rank
+        dropout=0.0,            # drops input features of the LoRA path (shared per step)
+        targets=(r"backbone/(groups|tail)/layer_\d+/attention/(q|k|v|o)_proj",)))

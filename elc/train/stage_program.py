@@ -4,7 +4,8 @@ and what launch.benchmark runs to measure speed, so both speak of the same progr
 The model is the config's (``elc.train.build.build_elm``) on its preset backbone with a
 random init, so nothing is read but the headers of the embedding tables; the batch is
 ``data.batch_size`` rows of ``data.max_length`` tokens carrying ``max_slots`` vector slots
-of every space.
+of every space per example of a row, and ``data.max_target_tokens`` target positions
+(the whole row when it is 0, which the data would otherwise decide).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from elc.train.build import (Stage, abstract_train_state, build_elm, count_param
                              init_params, preset_backbone, state_factory)
 from elc.train.optimizer import learning_rate_schedule
 from elc.train.step import make_train_step
+from elc.train.token_statistics import StatisticsFn, config_statistics
 
 
 def _slot_positions(config) -> dict[str, np.ndarray]:
@@ -44,40 +46,60 @@ def _slot_positions(config) -> dict[str, np.ndarray]:
     return positions
 
 
+def _target_count(config) -> int:
+    return config.data.max_target_tokens or config.data.max_length
+
+
 def abstract_batch(config) -> dict:
     """Shapes and dtypes of one training batch of the config's model."""
     rows, length = config.data.batch_size, config.data.max_length
-    soft = config.model.adapter.num_soft_tokens
+    soft, per_row = config.model.adapter.num_soft_tokens, config.data.examples_per_row
     shape = jax.ShapeDtypeStruct
     return {"tokens": shape((rows, length), jnp.int32),
             "input_mask": shape((rows, length), jnp.bool_),
+            "segment_ids": shape((rows, length), jnp.int32),
             "positions": shape((rows, length), jnp.int32),
             "targets": shape((rows, length), jnp.int32),
             "loss_mask": shape((rows, length), jnp.float32),
-            "slots": {s.name: {"vectors": shape((rows, s.max_slots, s.dim), jnp.float32),
-                               "mask": shape((rows, s.max_slots), jnp.bool_),
-                               "positions": shape((rows, s.max_slots, soft), jnp.int32)}
-                      for s in model_spaces(config.data)}}
+            "target_positions": shape((rows, _target_count(config)), jnp.int32),
+            "slots": {s.name: {
+                "vectors": shape((rows, s.max_slots * per_row, s.dim), jnp.float32),
+                "mask": shape((rows, s.max_slots * per_row), jnp.bool_),
+                "positions": shape((rows, s.max_slots * per_row, soft), jnp.int32)}
+                for s in model_spaces(config.data)}}
 
 
 def random_batch(config, seed: int = 0) -> dict[str, Any]:
-    """A full batch of ``abstract_batch``'s shapes: random tokens at every position, all of
-    them targets (next-token prediction over the whole row), every slot of every space
-    used, one after another from the second position."""
+    """A full batch of ``abstract_batch``'s shapes: one example of random tokens per row,
+    its first ``max_target_tokens`` positions targets (all of them when that is 0), and
+    its first slot of every space used, one after another from the second position."""
     rows, length = config.data.batch_size, config.data.max_length
     vocab = preset_backbone(config.backbone).vocab_size
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, vocab, size=(rows, length + 1), dtype=np.int32)
     positions = _slot_positions(config)
-    return {"tokens": tokens[:, :-1], "input_mask": np.ones((rows, length), bool),
-            "positions": np.broadcast_to(np.arange(length, dtype=np.int32), (rows, length)).copy(),
-            "targets": tokens[:, 1:], "loss_mask": np.ones((rows, length), np.float32),
-            "slots": {s.name: {
-                "vectors": rng.standard_normal((rows, s.max_slots, s.dim), dtype=np.float32),
-                "mask": np.ones((rows, s.max_slots), bool),
-                "positions": np.broadcast_to(positions[s.name],
-                                             (rows,) + positions[s.name].shape).copy()}
-                for s in model_spaces(config.data)}}
+    count = _target_count(config)
+    loss_mask = np.zeros((rows, length), np.float32)
+    loss_mask[:, :count] = 1.0
+    batch = {"tokens": tokens[:, :-1], "input_mask": np.ones((rows, length), bool),
+             "segment_ids": np.ones((rows, length), np.int32),
+             "positions": np.broadcast_to(np.arange(length, dtype=np.int32),
+                                          (rows, length)).copy(),
+             "targets": tokens[:, 1:], "loss_mask": loss_mask,
+             "target_positions": np.broadcast_to(np.arange(count, dtype=np.int32),
+                                                 (rows, count)).copy(),
+             "slots": {}}
+    for space in model_spaces(config.data):
+        capacity = space.max_slots * config.data.examples_per_row
+        slot_positions = np.full((rows, capacity, positions[space.name].shape[1]), length,
+                                 np.int32)
+        slot_positions[:, :space.max_slots] = positions[space.name]
+        batch["slots"][space.name] = {
+            "vectors": rng.standard_normal((rows, capacity, space.dim), dtype=np.float32),
+            "mask": np.broadcast_to(np.arange(capacity) < space.max_slots,
+                                    (rows, capacity)).copy(),
+            "positions": slot_positions}
+    return batch
 
 
 @dataclasses.dataclass
@@ -99,8 +121,10 @@ class StageProgram:
     batch_shardings: Any
 
 
-def stage_program(config, elm: ELM, stage: Stage, mesh: Mesh, rules: Rules) -> StageProgram:
-    """Builds ``stage``'s program for ``elm`` on ``mesh``.
+def stage_program(config, elm: ELM, stage: Stage, mesh: Mesh, rules: Rules,
+                  statistics: StatisticsFn | None = None) -> StageProgram:
+    """Builds ``stage``'s program for ``elm`` on ``mesh``; its loss comes from
+    ``statistics`` (default: the config's, see ``config_statistics``).
 
     Call it, and ``init_state``, outside any mesh context: Flax would otherwise apply
     sharding constraints while tracing the init, which it gets wrong for remat inside a
@@ -113,7 +137,8 @@ def stage_program(config, elm: ELM, stage: Stage, mesh: Mesh, rules: Rules) -> S
     batch_shardings = jax.tree_util.tree_map(lambda x: batch_sharding(mesh, len(x.shape)),
                                              abstract_batch(config))
     step = jax.jit(make_train_step(elm, optimizer, learning_rate_schedule(stage.optimizer), 0,
-                                   config.train.grad_accum_steps),
+                                   config.train.grad_accum_steps,
+                                   statistics or config_statistics(config.train), stage.lora),
                    in_shardings=(shardings, batch_shardings),
                    out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())),
                    donate_argnums=0)
@@ -129,15 +154,17 @@ def _per_device_bytes(abstract) -> int:
         leaf.sharding.shard_shape(leaf.shape)) for leaf in jax.tree_util.tree_leaves(abstract))
 
 
-def memory_plan(config, stage: Stage) -> dict[str, Any]:
+def memory_plan(config, stage: Stage, statistics: StatisticsFn | None = None
+                ) -> dict[str, Any]:
     """Per-device bytes of ``stage``'s train step for the planned model on ``config``'s
     mesh: parameters, optimizer state and batch exactly (from their shardings), and the
     temporaries (activations, gradients, logits) from the compiled step's memory analysis;
-    and the stage's trainable and total parameter counts. Nothing is allocated."""
+    and the stage's trainable and total parameter counts. Nothing is allocated.
+    ``statistics``: as for ``stage_program``."""
     elm = build_elm(config)
     mesh = make_mesh(config.mesh)
     rules = logical_rules(config.mesh.rules)
-    program = stage_program(config, elm, stage, mesh, rules)
+    program = stage_program(config, elm, stage, mesh, rules, statistics)
     batch = jax.tree_util.tree_map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                                    abstract_batch(config), program.batch_shardings)
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):

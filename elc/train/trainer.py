@@ -9,8 +9,10 @@ the data iterator, so a run that is killed continues exactly where its last chec
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -26,19 +28,22 @@ from elc.sharding import (Rules, batch_sharding, global_batch, logical_rules, ma
                           tree_shardings)
 from elc.train.checkpointing import Checkpointer
 from elc.data.input_pipeline import InputPipeline, build_input_pipeline
+from elc.data.packing import RowLayout, row_layout
 from elc.train.metrics_log import MetricsLog, Progress
 from elc.train.build import (AbstractState, Stage, abstract_params, abstract_train_state,
                              build_elm, stages_from_config, state_factory)
 from elc.train.optimizer import learning_rate_schedule
 from elc.train.preemption import PreemptionWatch
 from elc.train.step import make_eval_step, make_train_step
+from elc.train.token_statistics import config_statistics
 
 
-def _evaluate(eval_step, params, pipeline, config, mesh) -> dict[str, float]:
+def _evaluate(eval_step, params, run: "Run", config) -> dict[str, float]:
     # Shuffled with a fixed seed: the first max_eval_batches are then the same sample at
     # every evaluation, drawn across all tasks of an eval file grouped by task.
+    pipeline, mesh = run.pipeline, run.mesh
     iterator = BatchIterator(pipeline.eval, pipeline.encoder, batch_size=config.data.eval_batch_size,
-                             seed=0, shuffle=True, num_epochs=1,
+                             seed=0, shuffle=True, num_epochs=1, layout=run.eval_layout,
                              process_index=jax.process_index(), process_count=jax.process_count())
     totals: dict[str, float] = {}
     for index, batch in enumerate(iterator):
@@ -52,6 +57,26 @@ def _evaluate(eval_step, params, pipeline, config, mesh) -> dict[str, float]:
             "eval/exact_match": totals["exact"] / examples}
 
 
+class _Window:
+    """Throughput between two log lines, over all processes (each sees its rows only)."""
+
+    def __init__(self):
+        self.start, self.steps, self.tokens, self.slots, self.examples = time.time(), 0, 0, 0, 0
+
+    def add(self, local: dict) -> None:
+        self.steps += 1
+        self.tokens += int(local["input_mask"].sum()) * jax.process_count()
+        self.slots += int(local["input_mask"].size) * jax.process_count()
+        # Segments are numbered 1, 2, ... in each row, so a row's largest is its count.
+        self.examples += int(local["segment_ids"].max(axis=1).sum()) * jax.process_count()
+
+    def rates(self) -> dict[str, float]:
+        elapsed = max(time.time() - self.start, 1e-9)
+        return {"step_time": elapsed / self.steps, "tokens_per_second": self.tokens / elapsed,
+                "examples_per_second": self.examples / elapsed,
+                "packing_efficiency": self.tokens / self.slots}
+
+
 @dataclasses.dataclass
 class Run:
     """What a config describes, built once: the model, the data, the stages and the mesh.
@@ -60,6 +85,7 @@ class Run:
       backbone: the loaded backbone (its params are the starting point of training); the
         trainer drops it once they are on the devices.
       pipeline: spaces, encoder, train and eval examples.
+      data_config: the config's ``data`` section.
       elm: the model.
       stages: the stages in order; ``boundaries[i]`` is the global step where stage ``i``
         starts and ``boundaries[i + 1]`` where it ends.
@@ -69,12 +95,26 @@ class Run:
 
     backbone: Backbone | None
     pipeline: InputPipeline
+    data_config: Any
     elm: ELM
     stages: list[Stage]
     boundaries: list[int]
     mesh: Mesh
     rules: Rules
     abstract_params: dict
+
+    # Measured on first use only: sampling and evaluation never batch training rows.
+    @functools.cached_property
+    def train_layout(self) -> RowLayout:
+        """How the train examples fill rows (packing, the target bound)."""
+        return row_layout(self.data_config, self.pipeline.train, self.pipeline.encoder,
+                          "train examples")
+
+    @functools.cached_property
+    def eval_layout(self) -> RowLayout:
+        """How the eval examples fill rows."""
+        return row_layout(self.data_config, self.pipeline.eval, self.pipeline.encoder,
+                          "eval examples")
 
 
 def setup_run(config) -> Run:
@@ -94,7 +134,7 @@ def setup_run(config) -> Run:
                              f"mesh's data x fsdp = {batch_rows}")
     # Outside the mesh: Flax would otherwise apply sharding constraints while tracing the
     # init, which it gets wrong for rematerialised layers inside a scan.
-    return Run(backbone, pipeline, elm, stages,
+    return Run(backbone, pipeline, config.data, elm, stages,
                np.cumsum([0] + [s.steps for s in stages]).tolist(), mesh,
                logical_rules(config.mesh.rules), abstract_params(elm))
 
@@ -139,7 +179,8 @@ def restore_stage_params(config, workdir: str, run: Run, stage: str) -> dict:
             raise FileNotFoundError(
                 f"no checkpoint of the end of stage {stage!r} (step {step}) in {workdir}: the "
                 f"latest step there is {latest}; train first (python -m launch.train)")
-        return checkpointer.restore_state(step, stage_state(run, index).abstract).params
+        state = checkpointer.restore_state(step, stage_state(run, index).abstract)
+        return run.stages[index].final_params(state.params)
     finally:
         checkpointer.close()
 
@@ -156,8 +197,12 @@ def train(config, workdir: str) -> dict[str, float]:
     checkpointer = _checkpointer(config, workdir, run)
     train_batches = BatchIterator(pipeline.train, pipeline.encoder,
                                   batch_size=config.data.batch_size, seed=config.data.seed,
-                                  shuffle=True, process_index=jax.process_index(),
+                                  shuffle=True, layout=run.train_layout,
+                                  process_index=jax.process_index(),
                                   process_count=jax.process_count())
+    logging.info("rows of %d tokens holding up to %d examples and %d target tokens (eval: %d)",
+                 config.data.max_length, config.data.examples_per_row,
+                 run.train_layout.max_target_tokens, run.eval_layout.max_target_tokens)
     start_stage, resume_step = 0, checkpointer.latest_step()
     if resume_step is not None:
         record = checkpointer.restore_record(resume_step)
@@ -173,11 +218,13 @@ def train(config, workdir: str) -> dict[str, float]:
         run.backbone = None  # its arrays now live in params
         replicated = NamedSharding(mesh, PartitionSpec())
         rng_data = jax.device_put(jax.random.key_data(jax.random.fold_in(rng, 2)), replicated)
-        eval_step = jax.jit(make_eval_step(run.elm))
-        # Every batch has the structure of one encoded example with a leading batch axis.
-        batch_shardings = jax.tree_util.tree_map(
-            lambda x: batch_sharding(mesh, np.ndim(x) + 1),
-            pipeline.encoder.encode(pipeline.train[0]))
+        statistics = config_statistics(config.train)
+        eval_step = jax.jit(make_eval_step(run.elm, statistics))
+        # Every batch has the structure of one encoded row with a leading batch axis.
+        row = pipeline.encoder.encode(pipeline.train[0])
+        row["target_positions"] = np.zeros(run.train_layout.max_target_tokens, np.int32)
+        batch_shardings = jax.tree_util.tree_map(lambda x: batch_sharding(mesh, np.ndim(x) + 1),
+                                                 row)
         results: dict[str, float] = {}
         for index in range(start_stage, len(stages)):
             stage, begin, end = stages[index], boundaries[index], boundaries[index + 1]
@@ -194,29 +241,26 @@ def train(config, workdir: str) -> dict[str, float]:
             del params
             train_step = jax.jit(
                 make_train_step(run.elm, optimizer, learning_rate_schedule(stage.optimizer),
-                                begin, config.train.grad_accum_steps),
+                                begin, config.train.grad_accum_steps, statistics, stage.lora),
                 in_shardings=(state_shardings, batch_shardings),
                 out_shardings=(state_shardings, replicated), donate_argnums=0)
-            window_start, window_tokens, window_steps = time.time(), 0, 0
+            window = _Window()
             step = int(state.step)
             while step < end:
                 local = next(train_batches)
                 state, metrics = train_step(state, global_batch(local, mesh))
                 step += 1
-                window_tokens += int(local["input_mask"].sum()) * jax.process_count()
-                window_steps += 1
+                window.add(local)
                 if step % config.train.log_every == 0 or step == end:
                     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                    elapsed = time.time() - window_start
-                    metrics.update({"step_time": elapsed / window_steps,
-                                    "tokens_per_second": window_tokens / elapsed})
+                    metrics.update(window.rates())
                     log.write(step, stage.name, metrics)
                     progress.report(step, stage.name, {k: metrics[k] for k in (
-                        "loss", "token_accuracy", "learning_rate", "tokens_per_second")})
-                    window_start, window_tokens, window_steps = time.time(), 0, 0
+                        "loss", "token_accuracy", "learning_rate", "examples_per_second")})
+                    window = _Window()
                 if step % config.train.eval_every == 0 and step != end:
-                    log.write(step, stage.name,
-                              _evaluate(eval_step, state.params, pipeline, config, mesh))
+                    log.write(step, stage.name, _evaluate(
+                        eval_step, stage.final_params(state.params), run, config))
                 record = {"stage_index": index, "stage": stage.name,
                           "data": train_batches.get_state()}
                 stop = preemption.should_stop()
@@ -226,8 +270,8 @@ def train(config, workdir: str) -> dict[str, float]:
                     checkpointer.close()
                     log.close()
                     return {"preempted_at_step": float(step)}
-            params, rng_data = state.params, state.rng
-            results = _evaluate(eval_step, params, pipeline, config, mesh)
+            params, rng_data = stage.final_params(state.params), state.rng
+            results = _evaluate(eval_step, params, run, config)
             log.write(end, stage.name, results)
             logging.info("end of stage %s: %s", stage.name,
                          " ".join(f"{k} {v:.4f}" for k, v in results.items()))

@@ -14,7 +14,8 @@ from elc.data.iterator import BatchIterator
 class IndexEncoder:
     """Encodes an example to its index (its target), so batches show the order."""
 
-    def encode(self, example: Example, where: str) -> dict:
+    def encode_row(self, examples: list[tuple[Example, str]]) -> dict:
+        (example, _), = examples
         index = int(example.target)
         return {"index": np.array(index), "slots": {"s": {"mask": np.array([index % 2 == 0])}}}
 
@@ -76,7 +77,7 @@ def test_real_encoder_batches_and_error_origins():
     shapes = {key: (value.shape, value.dtype) for key, value in batch.items() if key != "slots"}
     assert shapes == {"tokens": ((2, 12), np.int32), "input_mask": ((2, 12), np.bool_),
                       "positions": ((2, 12), np.int32), "targets": ((2, 12), np.int32),
-                      "loss_mask": ((2, 12), np.float32)}
+                      "loss_mask": ((2, 12), np.float32), "segment_ids": ((2, 12), np.int32)}
     slot = batch["slots"]["v"]
     assert (slot["vectors"].shape, slot["mask"].shape, slot["positions"].shape) == (
         (2, 2, 2), (2, 2), (2, 2, 3))
@@ -93,7 +94,8 @@ def test_real_encoder_batches_and_error_origins():
                                           r"process_count 2"),
     (dict(batch_size=0), r"batch_size 0 must be a positive multiple"),
     (dict(batch_size=4, process_count=2, process_index=2), r"process_index 2 is outside \[0, 2\)"),
-    (dict(batch_size=11), r"the source has 10 examples, fewer than one global batch of 11"),
+    (dict(batch_size=11), r"the source has 10 examples, which make 10 rows, fewer than one global "
+                                          r"batch of 11"),
     (dict(batch_size=2, num_epochs=0), r"num_epochs must be >= 1 or None, got 0"),
 ])
 def test_constructor_errors(kwargs, message):

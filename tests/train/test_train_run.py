@@ -55,19 +55,26 @@ def run_train(workdir, *overrides, kill_after_step=None):
     process.wait()
 
 
+# Packed rows and a LoRA stage 2: the iterator replans packed epochs and the LoRA pairs
+# and their optimizer state come back from the checkpoint.
+PACKED_LORA = ("--config.data.examples_per_row=4", "--config.stage.full.lora.rank=4",
+               "--config.stage.full.trainable=('adapters/.*',)")
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_with_identical_losses(tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
-    run_train(reference)
-    run_train(interrupted, kill_after_step=27)  # inside stage 2, between checkpoints
+    run_train(reference, *PACKED_LORA)
+    run_train(interrupted, *PACKED_LORA, kill_after_step=27)  # in stage 2, between checkpoints
     killed_at = max(read_metrics(interrupted))
     assert 27 <= killed_at < 40
-    run_train(interrupted)
+    run_train(interrupted, *PACKED_LORA)
     expected, resumed = read_metrics(reference), read_metrics(interrupted)
     assert sorted(resumed) == sorted(expected) == list(range(1, 41))
     for step in expected:
         assert resumed[step]["stage"] == expected[step]["stage"]
         assert resumed[step]["loss"] == pytest.approx(expected[step]["loss"], rel=1e-6, abs=1e-7), step
+        assert resumed[step]["packing_efficiency"] == expected[step]["packing_efficiency"] > 0.5
 
 
 def test_adapter_stage_leaves_the_backbone_bit_identical(tmp_path):

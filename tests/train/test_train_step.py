@@ -39,6 +39,8 @@ def make_batch(rows=4, length=12, seed=0):
         "positions": np.tile(np.arange(length, dtype=np.int32), (rows, 1)),
         "targets": np.concatenate([tokens[:, 1:], np.zeros((rows, 1), np.int32)], axis=1),
         "loss_mask": loss_mask,
+        "segment_ids": np.ones((rows, length), np.int32),
+        "target_positions": np.tile(np.arange(5, length - 1, dtype=np.int32), (rows, 1)),
         "slots": {"vec": {"vectors": rng.normal(size=(rows, 1, 6)).astype(np.float32),
                           "mask": np.ones((rows, 1), bool),
                           "positions": np.full((rows, 1, 1), 2, np.int32)}},

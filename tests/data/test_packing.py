@@ -1,0 +1,139 @@
+"""Sequence packing: the row layout of packed examples, the packer, the target bound and
+packed batches that resume exactly.
+
+Expected ids come from the byte-level tokenizer: an ASCII character c is 6 + ord(c);
+BOS 2, EOS 1, PAD 0; <unused0> is 262.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from elc.data.example_encoder import ExampleEncoder, SpaceSpec
+from elc.data.examples import Example
+from elc.data.iterator import BatchIterator
+from elc.data.packing import (RowLayout, measure_examples, pack_rows, target_positions,
+                              target_token_bound)
+from elc.tokenizers.byte_level import byte_level_tokenizer
+
+BOS, EOS, PAD, SOFT = 2, 1, 0, 262
+
+
+def ids(text):
+    return [6 + ord(c) for c in text]
+
+
+def encoder(max_length=24, examples_per_row=3):
+    return ExampleEncoder(byte_level_tokenizer(), {"v": SpaceSpec(dim=2, max_slots=1)},
+                          num_soft_tokens=1, max_length=max_length,
+                          examples_per_row=examples_per_row)
+
+
+def test_a_packed_row_lays_examples_end_to_end():
+    first = Example("a<v>", "bc", {"v": [1.0, 2.0]})
+    second = Example("<v>d", "e", {"v": [3.0, 4.0]})
+    row = encoder().encode_row([(first, "one"), (second, "two")])
+    one = [BOS] + ids("a") + [SOFT] + ids("\nbc") + [EOS]      # 7 tokens, prompt 4
+    two = [BOS] + [SOFT] + ids("d\ne") + [EOS]                 # 6 tokens, prompt 4
+    assert encoder().measure(first) == (7, 3) and encoder().measure(second) == (6, 2)
+    np.testing.assert_array_equal(row["tokens"], one + two + [PAD] * 11)
+    np.testing.assert_array_equal(row["segment_ids"], [1] * 7 + [2] * 6 + [0] * 11)
+    np.testing.assert_array_equal(row["positions"], list(range(7)) + list(range(6)) + [0] * 11)
+    # Each example predicts its own next tokens; its last token predicts nothing.
+    np.testing.assert_array_equal(row["targets"], one[1:] + [PAD] + two[1:] + [PAD] * 12)
+    np.testing.assert_array_equal(row["loss_mask"],
+                                  [0, 0, 0, 1, 1, 1, 0] + [0, 0, 0, 1, 1, 0] + [0] * 11)
+    np.testing.assert_array_equal(row["input_mask"], [True] * 13 + [False] * 11)
+    slot = row["slots"]["v"]  # capacity: 1 slot x 3 examples per row
+    np.testing.assert_array_equal(slot["vectors"], [[1, 2], [3, 4], [0, 0]])
+    np.testing.assert_array_equal(slot["mask"], [True, True, False])
+    np.testing.assert_array_equal(slot["positions"], [[2], [8], [24]])
+
+
+def test_rows_that_do_not_fit_are_errors():
+    example = Example("abcdefgh", "ijklmnop", {})  # BOS, 8, newline, 8, EOS: 19 tokens
+    with pytest.raises(ValueError, match=r"x, y: 38 tokens together, more than a row's "
+                                         r"max_length 24"):
+        encoder().encode_row([(example, "x"), (example, "y")])
+    with pytest.raises(ValueError, match=r"a row holds 1 to examples_per_row=1 examples, got 2"):
+        encoder(examples_per_row=1).encode_row([(example, "x"), (example, "y")])
+
+
+def test_pack_rows_fills_rows_greedily_in_order():
+    sizes = np.array([[10, 4], [9, 3], [6, 5], [20, 2], [3, 1], [2, 1], [1, 1]])
+    order = np.array([0, 1, 2, 3, 4, 5, 6])
+    rows = pack_rows(order, sizes, max_length=24, max_target_tokens=9, examples_per_row=3)
+    # 10+9 fit, +6 overflows tokens; 6 then 20 overflows; 20+3 fit, +2 overflows tokens;
+    # 2+1 end the walk.
+    assert [row.tolist() for row in rows] == [[0, 1], [2], [3, 4], [5, 6]]
+    rows = pack_rows(order, sizes, max_length=100, max_target_tokens=9, examples_per_row=3)
+    assert [row.tolist() for row in rows] == [[0, 1], [2, 3, 4], [5, 6]]  # targets 4+3+5 > 9
+    rows = pack_rows(order[::-1], sizes, max_length=100, max_target_tokens=100,
+                     examples_per_row=2)
+    assert [row.tolist() for row in rows] == [[6, 5], [4, 3], [2, 1], [0]]
+
+
+def test_target_token_bound():
+    sizes = np.array([[10, 5], [30, 11], [20, 4]])  # 20 of 60 tokens are targets
+    assert target_token_bound(sizes, max_length=64, examples_per_row=1) == 16  # 11, rounded
+    assert target_token_bound(sizes, max_length=96, examples_per_row=4) == 32  # ceil(96 / 3)
+    assert target_token_bound(sizes, max_length=12, examples_per_row=4) == 12  # capped
+    with pytest.raises(ValueError, match=r"example 1 has 11 target tokens \(EOS included\), "
+                                         r"more than max_target_tokens=8 \(1 examples do\)"):
+        RowLayout(sizes, 64, 8, 1)
+    with pytest.raises(ValueError, match=r"max_target_tokens must be in \[1, max_length=64\]"):
+        RowLayout(sizes, 64, 65, 1)
+
+
+def test_target_positions_and_their_bound():
+    loss_mask = np.array([[0, 1, 1, 0, 1], [0, 0, 0, 0, 0]], np.float32)
+    np.testing.assert_array_equal(target_positions(loss_mask, 4), [[1, 2, 4, 5], [5, 5, 5, 5]])
+    with pytest.raises(ValueError, match=r"row 0 \(a.jsonl:3\) has 3 target tokens, more than "
+                                         r"max_target_tokens=2"):
+        target_positions(loss_mask, 2, ["a.jsonl:3", "a.jsonl:4"])
+
+
+def source(count=40):
+    rng = np.random.default_rng(0)
+    return [Example(f"q{'x' * int(rng.integers(0, 6))}<v>", "t" * int(rng.integers(1, 8)),
+                    {"v": [float(i), 0.0]}, origin=f"s:{i}") for i in range(count)]
+
+
+def packed_iterator(examples, enc, **kwargs):
+    layout = RowLayout(measure_examples(examples, enc), enc.max_length, 16, 3)
+    return BatchIterator(examples, enc, batch_size=4, seed=5, layout=layout, **kwargs)
+
+
+def test_packed_batches_keep_the_epoch_order_and_resume_exactly():
+    examples, enc = source(), encoder()
+    iterator = packed_iterator(examples, enc)
+    seen = []
+    for _ in range(iterator.batches_in_epoch(0)):
+        batch = next(iterator)
+        assert batch["target_positions"].shape == (4, 16)
+        assert (batch["segment_ids"].max(axis=1) >= 1).all()
+        for row in range(4):
+            # The slot vectors' first number is the example's index.
+            seen += batch["slots"]["v"]["vectors"][row, batch["slots"]["v"]["mask"][row], 0]\
+                .astype(int).tolist()
+    order = np.random.default_rng([5, 0]).permutation(len(examples)).tolist()
+    assert seen == order[:len(seen)] and len(seen) > 4 * iterator.batches_in_epoch(0)
+    for _ in range(3):
+        next(iterator)
+    state = json.loads(json.dumps(iterator.get_state()))
+    following = [next(iterator)["tokens"] for _ in range(4)]
+    restored = packed_iterator(examples, enc)
+    restored.set_state(state)
+    for expected in following:
+        np.testing.assert_array_equal(next(restored)["tokens"], expected)
+
+
+def test_packed_batches_split_over_processes():
+    examples, enc = source(), encoder()
+    whole = packed_iterator(examples, enc)
+    parts = [packed_iterator(examples, enc, process_index=p, process_count=2) for p in range(2)]
+    for _ in range(6):
+        expected = next(whole)["tokens"]
+        np.testing.assert_array_equal(np.concatenate([next(p)["tokens"] for p in parts]),
+                                      expected)
