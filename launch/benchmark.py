@@ -1,6 +1,7 @@
 """Speed benchmarks, each against a peer measured in the same run; prints a table.
 
   python -m launch.benchmark --suite=accelerator --out=benchmark.json
+  python -m launch.benchmark --suite=training --config=configs/movielens_elm.py:cpu_quick
   python -m launch.benchmark --suite=sampling --config=configs/gemma3_270m.py --batch=8 \
       --prompt_length=32 --new_tokens=64
 
@@ -11,6 +12,11 @@ launch.plan's prediction; KV-cache decoding at batch 1, 32 and 256 against the H
 floor; and Hugging Face transformers (torch.compile) at the same shapes where torch and
 transformers are importable, with every ratio. Each case runs in its own process, under
 --budget_s. On a machine without a GPU the same suite runs at tiny shapes.
+
+training (elc/benchmarks/training.py): the config's real backbone and train data, stage 1
+and stage 2, the old step (logits at every position of padded rows) against target-only
+logits, + sequence packing, and a LoRA stage 2; examples/s and target tokens/s with the
+ratios. Needs the config's data prepared (python -m launch.prepare_data).
 
 sampling: elc's KV-cache generation (one compiled while_loop) against the same model
 generating by full recomputation, one compiled loop that re-runs the decoder over the
@@ -30,6 +36,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
+from elc.benchmarks.training import run_training_suite, training_table
 from elc.benchmarks.suite import (Settings, default_settings, parse_shapes, peer_available,
                                   run_suite, summary)
 from elc.checkpoints.backbone import load_backbone
@@ -38,9 +45,14 @@ from elc.model.gemma import Gemma3, positions_from_mask
 from elc.generation.sampler import generate
 from launch.quiet_logs import quiet_third_party_logs
 
-_SUITE = flags.DEFINE_enum("suite", "sampling", ["sampling", "accelerator"], "Which benchmark.")
-_CONFIG = config_flags.DEFINE_config_file("config", None, "sampling: config file (configs/*.py).",
-                                          lock_config=True)
+_SUITE = flags.DEFINE_enum("suite", "sampling", ["sampling", "accelerator", "training"],
+                           "Which benchmark.")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "sampling, training: config file "
+                                          "(configs/*.py).", lock_config=True)
+_STEPS = flags.DEFINE_integer("steps", 4, "training: timed steps per stage and path (after one "
+                              "untimed first step).")
+_EXAMPLES_PER_ROW = flags.DEFINE_integer("examples_per_row", 4, "training: the packed paths' "
+                                         "most examples per row.")
 _OUT = flags.DEFINE_string("out", "benchmark_accelerator.json", "accelerator: JSON results file.")
 _BUDGET = flags.DEFINE_float("budget_s", 480.0, "accelerator: seconds for all cases; cases that "
                              "no longer fit are reported as skipped.")
@@ -136,6 +148,16 @@ def _run_accelerator_suite() -> None:
     print(f"results: {_OUT.value}")
 
 
+def _run_training_suite() -> None:
+    try:
+        results = run_training_suite(_CONFIG.value, _STEPS.value, _EXAMPLES_PER_ROW.value)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    print(f"{jax.devices()[0].device_kind}, jax {jax.__version__}, batch "
+          f"{_CONFIG.value.data.batch_size} x {_CONFIG.value.data.max_length}")
+    print(training_table(results))
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -144,7 +166,11 @@ def main(argv):
         _run_accelerator_suite()
         return
     if _CONFIG.value is None:
-        raise app.UsageError("--suite=sampling needs --config (e.g. configs/gemma3_270m.py)")
+        example = {"training": "movielens_elm.py:cpu_quick"}.get(_SUITE.value, "gemma3_270m.py")
+        raise app.UsageError(f"--suite={_SUITE.value} needs --config (e.g. configs/{example})")
+    if _SUITE.value == "training":
+        _run_training_suite()
+        return
     batch, prompt_length, new_tokens = _BATCH.value, _PROMPT_LENGTH.value, _NEW_TOKENS.value
     for name, value in (("batch", batch), ("prompt_length", prompt_length),
                         ("new_tokens", new_tokens), ("repeats", _REPEATS.value)):

@@ -12,7 +12,12 @@ adapter setting), and its train step is lowered and compiled for ``--devices`` f
 devices from abstract shapes, on batches of the config's shape and ``max_slots``. Parameters, optimizer state and
 the batch are counted exactly from their shardings; activations, gradients and other
 temporaries come from the compiled step's memory analysis (XLA's CPU compiler; a TPU or
-GPU compiler lays buffers out somewhat differently).
+GPU compiler lays buffers out somewhat differently). The batch holds
+``data.max_target_tokens`` target positions per row (the whole row when it is 0).
+
+With --compare_full_logits (the default) each stage is compiled a second time with the
+old loss, logits at every position of the row, and the table shows what the target-only,
+chunked loss saves.
 """
 
 import os
@@ -30,6 +35,7 @@ from ml_collections import config_flags  # noqa: E402
 from elc.data.space_spec import model_spaces  # noqa: E402
 from elc.train.build import stages_from_config  # noqa: E402
 from elc.train.stage_program import memory_plan  # noqa: E402
+from elc.train.token_statistics import full_logits_statistics  # noqa: E402
 
 # Memory per chip in GiB (vendor figures).
 CHIPS = {"v4": 32, "v5e": 16, "v5p": 95, "v6e": 32, "a100-40": 40, "a100-80": 80, "h100": 80,
@@ -40,6 +46,8 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/
 flags.DEFINE_integer("devices", 1, "Devices in the target mesh (faked on the CPU).")
 _CHIP = flags.DEFINE_enum("chip", "cpu", sorted(CHIPS), "Target chip, for the fits/does-not-fit line.")
 _STAGE = flags.DEFINE_string("stage", "", "Stage to plan (default: every stage).")
+_COMPARE = flags.DEFINE_bool("compare_full_logits", True, "Also plan each stage with logits at "
+                             "every position (the old loss) and show the memory saved.")
 flags.mark_flags_as_required(["config"])
 
 
@@ -51,11 +59,19 @@ def _gib(n: float) -> float:
     return n / 2**30
 
 
-def plan(config, stage: str = "") -> list[dict]:
+def plan(config, stage: str = "", compare_full_logits: bool = False) -> list[dict]:
     """Parameter counts and per-device bytes of each stage's train step under ``config``'s
-    mesh (see ``elc.train.stage_program.memory_plan``)."""
-    return [memory_plan(config, s) for s in stages_from_config(config)
-            if not stage or s.name == stage]
+    mesh (see ``elc.train.stage_program.memory_plan``); with ``compare_full_logits``, also
+    ``full_logits_total``: the total of the same step with logits at every position."""
+    rows = []
+    for s in stages_from_config(config):
+        if stage and s.name != stage:
+            continue
+        row = memory_plan(config, s)
+        if compare_full_logits:
+            row["full_logits_total"] = memory_plan(config, s, full_logits_statistics)["total"]
+        rows.append(row)
+    return rows
 
 
 def main(argv):
@@ -63,7 +79,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = _CONFIG.value
     try:
-        rows = plan(config, _STAGE.value)
+        rows = plan(config, _STAGE.value, _COMPARE.value)
     except FileNotFoundError as error:  # an embedding table not built yet
         sys.exit(f"launch.plan: {str(error).replace('--config=...', '--config=' + _config_path())}")
     capacity = CHIPS[_CHIP.value]
@@ -77,12 +93,18 @@ def main(argv):
     for r in rows:
         print(f"stage {r['stage']}: {r['trainable_parameters']} trainable of "
               f"{r['total_parameters']} parameters")
+    compare = _COMPARE.value
     print("| stage | params GiB | optimizer GiB | batch GiB | temporaries GiB | total GiB/device |"
+          + (" with full logits GiB | saved |" if compare else "")
           + (f" fits {_CHIP.value} ({capacity} GiB)? |" if capacity else ""))
-    print("|---|---|---|---|---|---|" + ("---|" if capacity else ""))
+    print("|---|---|---|---|---|---|" + ("---|---|" if compare else "")
+          + ("---|" if capacity else ""))
     for r in rows:
         line = (f"| {r['stage']} | {_gib(r['params']):.3f} | {_gib(r['optimizer']):.3f} | "
                 f"{_gib(r['batch']):.4f} | {_gib(r['temporaries']):.3f} | {_gib(r['total']):.3f} |")
+        if compare:
+            old = r["full_logits_total"]
+            line += f" {_gib(old):.3f} | {100 * (1 - r['total'] / old):.0f}% |"
         if capacity:
             line += " yes |" if _gib(r["total"]) <= capacity else " NO |"
         print(line)

@@ -1,6 +1,9 @@
 """A LoRA stage in a real (tiny) run: what trains, what is saved, what evaluation sees;
 and the config line that freezes the embedding table in a full stage."""
 
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -11,9 +14,17 @@ from elc.train.build import stages_from_config
 from elc.train.checkpointing import Checkpointer
 from elc.train.partition import param_paths, split_params
 from elc.train.trainer import restore_stage_params, setup_run, train
-from helpers import load_config
+from helpers import ROOT, load_config
 
 Q_PROJ = ("backbone", "groups", "layer_0", "attention", "q_proj")
+
+
+# The run of lora_config() as launcher flags (for launch.export_hf).
+LORA_FLAGS = ("--config.data.examples_per_row=4", "--config.stage.adapter.steps=3",
+              "--config.stage.adapter.warmup_steps=1", "--config.stage.full.steps=4",
+              "--config.stage.full.warmup_steps=1", "--config.stage.full.learning_rate=1e-2",
+              "--config.stage.full.trainable=('adapters/.*',)", "--config.stage.full.lora.rank=4",
+              "--config.stage.full.lora.alpha=8.0", "--config.train.checkpoint_every=7")
 
 
 def lora_config():
@@ -55,6 +66,16 @@ def test_lora_stage_trains_pairs_only_and_evaluates_merged(tmp_path):
                                               np.asarray(b, np.float64))
     np.testing.assert_allclose(traverse_util.flatten_dict(merged)[Q_PROJ], expected,
                                rtol=1e-5, atol=1e-6)
+
+    # The HF export of the run holds the merged kernels too.
+    out = tmp_path / "hf"
+    result = subprocess.run([sys.executable, "-m", "launch.export_hf", "--config=configs/tiny_elm.py",
+                             f"--workdir={tmp_path}", f"--out={out}", *LORA_FLAGS],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    exported = load_backbone({"format": "hf", "path": str(out)}).params
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                           exported, merged["backbone"])
 
 
 def test_lora_settings_are_checked_per_stage():

@@ -67,6 +67,13 @@ def test_the_plan_of_the_tiny_config_counts_what_the_trainer_trains():
     planned = {m[0]: (int(m[1]), int(m[2])) for m in COUNT_LINE.findall(result.stdout)}
     assert planned == trainer_counts(tiny_config())
     assert planned["adapter"][0] < planned["full"][0] == planned["full"][1]
+    # Each stage is also planned with logits at every position, beside the saving.
+    assert "| total GiB/device | with full logits GiB | saved |" in result.stdout
+    rows = re.findall(r"^\| (adapter|full) \|(.*)\|$", result.stdout, re.MULTILINE)
+    assert [stage for stage, _ in rows] == ["adapter", "full"]
+    for _, cells in rows:
+        *_, total, full_logits, saved = [c.strip() for c in cells.split("|")]
+        assert float(full_logits) > 0 and re.fullmatch(r"-?\d+%", saved)
 
 
 def test_a_multi_space_plan_counts_what_the_trainer_logs(tmp_path, caplog):

@@ -1,0 +1,145 @@
+"""The training suite: the old train step against each new path, in one process, on the
+same data, with the config's real backbone.
+
+Paths, each for stage 1 (adapters) and stage 2 (everything):
+
+- ``old``: logits at every position of padded rows (``full_logits_statistics``), one
+  example per row: the step before target-only logits and packing existed;
+- ``target``: logits at target positions only, in chunks (``target_statistics``), one
+  example per row;
+- ``packed``: ``target`` with up to ``examples_per_row`` examples packed into each row;
+- ``lora`` (stage 2 only): ``packed`` with the backbone frozen and LoRA pairs on the
+  attention kernels trained beside the adapters.
+
+Every path starts from the same parameters and reads the train examples in the same
+seeded order; the first step (compilation included) is timed apart, then ``steps``
+steps are timed. Examples/s and target tokens/s count what the timed steps consumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import flax.linen as nn
+import jax
+from absl import logging
+
+from elc.data.input_pipeline import build_input_pipeline
+from elc.data.iterator import BatchIterator
+from elc.data.packing import row_layout
+from elc.train.build import Stage, state_factory, stages_from_config
+from elc.train.default_config import lora_config
+from elc.train.lora import LoraConfig
+from elc.train.optimizer import learning_rate_schedule
+from elc.train.step import make_train_step
+from elc.train.token_statistics import config_statistics, full_logits_statistics
+from elc.train.trainer import initial_params, setup_run
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingPath:
+    """One way of running a stage's step (see the module docstring)."""
+
+    name: str
+    full_logits: bool
+    examples_per_row: int
+    lora: bool = False
+
+
+def training_paths(examples_per_row: int) -> tuple[TrainingPath, ...]:
+    return (TrainingPath("old", True, 1), TrainingPath("target", False, 1),
+            TrainingPath("packed", False, examples_per_row),
+            TrainingPath("lora", False, examples_per_row, lora=True))
+
+
+def _lora_stage(stage: Stage, rank: int) -> Stage:
+    """``stage`` training the adapters and rank-``rank`` LoRA pairs on the attention
+    kernels (the default targets), the backbone frozen."""
+    defaults = lora_config()
+    return dataclasses.replace(stage, trainable=("adapters/.*",), lora=LoraConfig(
+        rank=rank, alpha=defaults.alpha, dropout=0.0, targets=tuple(defaults.targets)))
+
+
+def run_training_suite(config, steps: int, examples_per_row: int,
+                       lora_rank: int = 8) -> list[dict[str, Any]]:
+    """One row per (stage, path): seconds of the first step, and of the timed steps,
+    examples and target tokens they consumed, their rates and packing efficiency."""
+    if steps < 1 or examples_per_row < 2:
+        raise ValueError(f"need steps >= 1 and examples_per_row >= 2, got {steps} and "
+                         f"{examples_per_row}")
+    run = setup_run(config)
+    tokenizer, soft = run.backbone.tokenizer, config.model.adapter.num_soft_tokens
+    stages = stages_from_config(config)[:2]
+    results = []
+    with jax.set_mesh(run.mesh), nn.logical_axis_rules(run.rules):
+        params = initial_params(run, jax.random.key(config.train.seed))
+        run.backbone = None
+        for index, stage in enumerate(stages):
+            for path in training_paths(examples_per_row):
+                if path.lora and index == 0:
+                    continue
+                data = config.data.copy_and_resolve_references()
+                data.examples_per_row = path.examples_per_row
+                pipeline = build_input_pipeline(data, tokenizer, soft)
+                layout = row_layout(data, pipeline.train, pipeline.encoder, "train examples")
+                batches = BatchIterator(pipeline.train, pipeline.encoder,
+                                        batch_size=data.batch_size, seed=data.seed,
+                                        layout=layout)
+                step_stage = _lora_stage(stage, lora_rank) if path.lora else stage
+                statistics = (full_logits_statistics if path.full_logits
+                              else config_statistics(config.train))
+                row = _time_stage(run.elm, step_stage, params, batches, statistics, steps)
+                row.update(stage=stage.name, path=path.name,
+                           max_target_tokens=layout.max_target_tokens)
+                logging.info("%s %s: %.2f examples/s", stage.name, path.name,
+                             row["examples_per_second"])
+                results.append(row)
+    return results
+
+
+def _time_stage(elm, stage: Stage, params, batches: BatchIterator, statistics,
+                steps: int) -> dict[str, Any]:
+    new_state, optimizer = state_factory(stage, 0)
+    state = jax.jit(new_state)(params, jax.random.key_data(jax.random.key(2)))
+    step = jax.jit(make_train_step(elm, optimizer, learning_rate_schedule(stage.optimizer), 0,
+                                   statistics=statistics, lora=stage.lora), donate_argnums=0)
+    start = time.perf_counter()
+    state, metrics = step(state, next(batches))
+    jax.block_until_ready(metrics)
+    first = time.perf_counter() - start
+    examples = tokens = real = slots = 0
+    start = time.perf_counter()
+    for _ in range(steps):
+        batch = next(batches)
+        state, metrics = step(state, batch)
+        examples += int(batch["segment_ids"].max(axis=1).sum())
+        tokens += int(batch["loss_mask"].sum())
+        real, slots = real + int(batch["input_mask"].sum()), slots + batch["input_mask"].size
+    jax.block_until_ready(metrics)
+    seconds = time.perf_counter() - start
+    del state
+    return {"first_step_s": first, "step_s": seconds / steps, "examples": examples,
+            "target_tokens": tokens, "examples_per_second": examples / seconds,
+            "target_tokens_per_second": tokens / seconds, "packing_efficiency": real / slots,
+            "loss": float(metrics["loss"])}
+
+
+def training_table(results: list[dict[str, Any]]) -> str:
+    """Markdown: one line per (stage, path) with its ratio to the stage's ``old`` path,
+    and for ``lora`` to the stage's ``packed`` (full fine-tuning) path as well."""
+    lines = ["| stage | path | s/step | examples/s | target tokens/s | packing | target bound "
+             "| vs old | vs packed full |", "|---|---|---|---|---|---|---|---|---|"]
+    by_key = {(r["stage"], r["path"]): r for r in results}
+    for r in results:
+        old = by_key.get((r["stage"], "old"))
+        packed = by_key.get((r["stage"], "packed"))
+        ratio = lambda base: f"{r['examples_per_second'] / base['examples_per_second']:.2f}x"
+        lines.append(
+            f"| {r['stage']} | {r['path']} | {r['step_s']:.2f} | {r['examples_per_second']:.2f} "
+            f"| {r['target_tokens_per_second']:.0f} | {r['packing_efficiency']:.2f} "
+            f"| {'all' if r['path'] == 'old' else r['max_target_tokens']} "
+            f"| {ratio(old) if old else '-'} "
+            f"| {ratio(packed) if packed and r['path'] == 'lora' else '-'} |")
+    return "\n".join(lines)
