@@ -6,11 +6,38 @@ continue a run exactly; the state part is the TrainState pytree.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from typing import Any, Sequence
 
+import jax
 import orbax.checkpoint as ocp
+from absl import logging
 from orbax.checkpoint import checkpoint_managers
+
+
+def state_in_host_memory() -> bool:
+    """Whether the arrays live in host memory (JAX's CPU backend)."""
+    return jax.default_backend() == "cpu"
+
+
+def release_freed_host_memory() -> None:
+    """Hands the pages that glibc's malloc keeps after frees back to the OS (malloc_trim).
+
+    Buffers above malloc's mmap threshold are unmapped when freed; smaller ones (most of a
+    state's per-layer arrays, a checkpoint writer's buffers) go back to malloc's arenas
+    and stay resident, and the next step's large temporaries, which get mappings of their
+    own, come on top of them. A no-op where the C library has no malloc_trim.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
 
 
 class Checkpointer:
@@ -18,13 +45,24 @@ class Checkpointer:
     those at ``preserve_steps`` (the ends of stages, which evaluation compares).
 
     Saves are asynchronous when ``async_save``: training continues while arrays are
-    written; ``wait`` blocks until the last save is durable.
+    written; ``wait`` blocks until the last save is durable. Not when the arrays live in
+    host memory (the CPU backend): there the save's "device to host" transfer is a view
+    of the state's own buffers, which keeps the next train step from updating the donated
+    state in place, so that step would hold a second copy of the whole state (parameters
+    and optimizer moments) next to its activations. There a save returns once written,
+    and what the writer allocated is handed back to the OS.
     """
 
     def __init__(self, directory: str, *, save_every: int, keep: int, async_save: bool = True,
                  preserve_steps: Sequence[int] = ()):
         if save_every < 1 or keep < 1:
             raise ValueError(f"checkpoint save_every and keep must be >= 1, got {save_every}, {keep}")
+        self._host_memory = state_in_host_memory()
+        if async_save and self._host_memory:
+            logging.info("checkpoints are written synchronously: the train state is in host "
+                         "memory, where an asynchronous save would hold a second copy of it")
+            async_save = False
+        self.async_save = async_save  # whether a save returns before its arrays are written
         preservation = checkpoint_managers.AnyPreservationPolicy([
             checkpoint_managers.LatestN(keep), checkpoint_managers.CustomSteps(preserve_steps)])
         options = ocp.CheckpointManagerOptions(
@@ -41,8 +79,11 @@ class Checkpointer:
 
     def save(self, step: int, state: Any, record: dict, *, force: bool = False) -> bool:
         """Saves when ``step`` is due (or ``force``); returns whether it saved."""
-        return self._manager.save(step, args=ocp.args.Composite(
+        saved = self._manager.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state), record=ocp.args.JsonSave(record)), force=force)
+        if saved and self._host_memory:
+            release_freed_host_memory()
+        return saved
 
     def restore_record(self, step: int) -> dict:
         """The JSON record of a checkpoint (cheap: no arrays are read)."""
@@ -51,8 +92,11 @@ class Checkpointer:
 
     def restore_state(self, step: int, abstract_state: Any) -> Any:
         """The state saved at ``step``, shaped (and sharded) like ``abstract_state``."""
-        return self._manager.restore(step, args=ocp.args.Composite(
+        state = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state)))["state"]
+        if self._host_memory:
+            release_freed_host_memory()
+        return state
 
     def wait(self) -> None:
         self._manager.wait_until_finished()

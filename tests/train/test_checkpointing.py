@@ -1,0 +1,41 @@
+"""Checkpoint saves on the CPU backend, where the train state lives in host memory."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from elc.train.checkpointing import Checkpointer, state_in_host_memory
+
+
+def _step():
+    """A train step that updates its donated state in place."""
+    return jax.jit(lambda state: jax.tree_util.tree_map(lambda x: x + 1, state), donate_argnums=0)
+
+
+def test_step_after_a_save_updates_the_state_in_place(tmp_path):
+    # An asynchronous save's host transfer is, on the CPU backend, a view of the state's
+    # own buffers: while it is being written, the next step could not reuse the donated
+    # buffers and would allocate a second whole state.
+    assert state_in_host_memory()
+    checkpointer = Checkpointer(str(tmp_path), save_every=1, keep=2, async_save=True)
+    assert not checkpointer.async_save
+    step = _step()
+    state = step({"params": jnp.zeros((256, 256)), "moments": jnp.ones((256,))})
+    assert checkpointer.save(1, state, {"stage": "one"})
+    saved = state
+    state = step(saved)
+    assert all(x.is_deleted() for x in jax.tree_util.tree_leaves(saved))
+    checkpointer.close()
+
+
+def test_save_is_complete_when_it_returns(tmp_path):
+    checkpointer = Checkpointer(str(tmp_path), save_every=1, keep=2, async_save=True)
+    state = {"params": jnp.arange(12.0).reshape(3, 4)}
+    checkpointer.save(3, state, {"stage": "one"})
+    # Read back by a second checkpointer before the first one waits or closes.
+    other = Checkpointer(str(tmp_path), save_every=1, keep=2)
+    assert other.latest_step() == 3
+    np.testing.assert_array_equal(other.restore_state(3, None)["params"], state["params"])
+    assert other.restore_record(3) == {"stage": "one"}
+    other.close()
+    checkpointer.close()
