@@ -29,7 +29,7 @@ from absl import logging
 from elc.data.input_pipeline import build_input_pipeline
 from elc.data.iterator import BatchIterator
 from elc.data.packing import row_layout
-from elc.train.build import Stage, state_factory, stages_from_config
+from elc.train.build import Stage, state_factory
 from elc.train.default_config import lora_config
 from elc.train.lora import LoraConfig
 from elc.train.optimizer import learning_rate_schedule
@@ -71,19 +71,23 @@ def run_training_suite(config, steps: int, examples_per_row: int,
                          f"{examples_per_row}")
     run = setup_run(config)
     tokenizer, soft = run.backbone.tokenizer, config.model.adapter.num_soft_tokens
-    stages = stages_from_config(config)[:2]
+    # Pipeline and layout per examples_per_row, each measured once for every stage.
+    inputs = {}
+    for per_row in {path.examples_per_row for path in training_paths(examples_per_row)}:
+        data = config.data.copy_and_resolve_references()
+        data.examples_per_row = per_row
+        pipeline = build_input_pipeline(data, tokenizer, soft)
+        inputs[per_row] = (data, pipeline, row_layout(data, pipeline.train, pipeline.encoder,
+                                                      "train examples"))
     results = []
     with jax.set_mesh(run.mesh), nn.logical_axis_rules(run.rules):
         params = initial_params(run, jax.random.key(config.train.seed))
         run.backbone = None
-        for index, stage in enumerate(stages):
+        for index, stage in enumerate(run.stages[:2]):
             for path in training_paths(examples_per_row):
                 if path.lora and index == 0:
                     continue
-                data = config.data.copy_and_resolve_references()
-                data.examples_per_row = path.examples_per_row
-                pipeline = build_input_pipeline(data, tokenizer, soft)
-                layout = row_layout(data, pipeline.train, pipeline.encoder, "train examples")
+                data, pipeline, layout = inputs[path.examples_per_row]
                 batches = BatchIterator(pipeline.train, pipeline.encoder,
                                         batch_size=data.batch_size, seed=data.seed,
                                         layout=layout)
