@@ -135,6 +135,13 @@ def batch_sharding(mesh: Mesh, ndim: int) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(BATCH_AXES, *([None] * (ndim - 1))))
 
 
+def rows_per_batch_shard(mesh: Mesh, batch_size: int) -> int:
+    """Rows of a ``batch_size``-row batch that each shard of the batch axes holds (1 when
+    the batch does not split evenly)."""
+    shards = math.prod(mesh.shape[axis] for axis in BATCH_AXES)
+    return batch_size // shards if batch_size % shards == 0 else 1
+
+
 def global_batch(local_batch: Any, mesh: Mesh) -> Any:
     """Assembles each process's rows of a batch into global arrays sharded on the batch axes."""
     return jax.tree_util.tree_map(

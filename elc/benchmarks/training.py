@@ -29,6 +29,7 @@ from absl import logging
 from elc.data.input_pipeline import build_input_pipeline
 from elc.data.iterator import BatchIterator
 from elc.data.packing import row_layout
+from elc.sharding import rows_per_batch_shard
 from elc.train.build import Stage, state_factory
 from elc.train.default_config import lora_config
 from elc.train.lora import LoraConfig
@@ -71,14 +72,21 @@ def run_training_suite(config, steps: int, examples_per_row: int,
                          f"{examples_per_row}")
     run = setup_run(config)
     tokenizer, soft = run.backbone.tokenizer, config.model.adapter.num_soft_tokens
-    # Pipeline and layout per examples_per_row, each measured once for every stage.
-    inputs = {}
-    for per_row in {path.examples_per_row for path in training_paths(examples_per_row)}:
-        data = config.data.copy_and_resolve_references()
-        data.examples_per_row = per_row
-        pipeline = build_input_pipeline(data, tokenizer, soft)
-        inputs[per_row] = (data, pipeline, row_layout(data, pipeline.train, pipeline.encoder,
-                                                      "train examples"))
+    # Pipeline per examples_per_row, layout per (examples_per_row, rows sharing the target
+    # bound), each measured once for every stage. The old path takes no target positions,
+    # so its rows are never grouped (no group closes early on it).
+    pipelines, layouts, path_inputs = {}, {}, {}
+    for path in training_paths(examples_per_row):
+        if path.examples_per_row not in pipelines:
+            data = config.data.copy_and_resolve_references()
+            data.examples_per_row = path.examples_per_row
+            pipelines[path.examples_per_row] = (data, build_input_pipeline(data, tokenizer, soft))
+        data, pipeline = pipelines[path.examples_per_row]
+        group = 1 if path.full_logits else rows_per_batch_shard(run.mesh, data.batch_size)
+        if (path.examples_per_row, group) not in layouts:
+            layouts[path.examples_per_row, group] = row_layout(
+                data, pipeline.train, pipeline.encoder, "train examples", group)
+        path_inputs[path] = (data, pipeline, layouts[path.examples_per_row, group])
     results = []
     with jax.set_mesh(run.mesh), nn.logical_axis_rules(run.rules):
         params = initial_params(run, jax.random.key(config.train.seed))
@@ -87,7 +95,7 @@ def run_training_suite(config, steps: int, examples_per_row: int,
             for path in training_paths(examples_per_row):
                 if path.lora and index == 0:
                     continue
-                data, pipeline, layout = inputs[path.examples_per_row]
+                data, pipeline, layout = path_inputs[path]
                 batches = BatchIterator(pipeline.train, pipeline.encoder,
                                         batch_size=data.batch_size, seed=data.seed,
                                         layout=layout)
@@ -96,7 +104,8 @@ def run_training_suite(config, steps: int, examples_per_row: int,
                               else config_statistics(config.train))
                 row = _time_stage(run.elm, step_stage, params, batches, statistics, steps)
                 row.update(stage=stage.name, path=path.name,
-                           max_target_tokens=layout.max_target_tokens)
+                           group_target_tokens=layout.group_target_tokens,
+                           group_rows=layout.group_rows)
                 logging.info("%s %s: %.2f examples/s", stage.name, path.name,
                              row["examples_per_second"])
                 results.append(row)
@@ -130,6 +139,12 @@ def _time_stage(elm, stage: Stage, params, batches: BatchIterator, statistics,
             "loss": float(metrics["loss"])}
 
 
+def target_bound(result: dict[str, Any]) -> str:
+    """A path's target positions: "K" per row, or "K / g rows" for a group of g."""
+    bound, rows = result["group_target_tokens"], result["group_rows"]
+    return str(bound) if rows == 1 else f"{bound} / {rows} rows"
+
+
 def training_table(results: list[dict[str, Any]]) -> str:
     """Markdown: one line per (stage, path) with its ratio to the stage's ``old`` path,
     and for ``lora`` to the stage's ``packed`` (full fine-tuning) path as well."""
@@ -143,7 +158,7 @@ def training_table(results: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['stage']} | {r['path']} | {r['step_s']:.2f} | {r['examples_per_second']:.2f} "
             f"| {r['target_tokens_per_second']:.0f} | {r['packing_efficiency']:.2f} "
-            f"| {'all' if r['path'] == 'old' else r['max_target_tokens']} "
+            f"| {'all' if r['path'] == 'old' else target_bound(r)} "
             f"| {ratio(old) if old else '-'} "
             f"| {ratio(packed) if packed and r['path'] == 'lora' else '-'} |")
     return "\n".join(lines)

@@ -95,10 +95,10 @@ class ExampleEncoder:
         """The arrays of a row holding ``examples`` (each with its ``where``) in order.
 
         They must fit: together at most ``max_length`` tokens (see :meth:`measure`) and
-        at most ``examples_per_row`` of them.
+        at most ``examples_per_row`` of them. No examples make a row of padding.
         """
-        if not 1 <= len(examples) <= self.examples_per_row:
-            raise ValueError(f"a row holds 1 to examples_per_row={self.examples_per_row} "
+        if len(examples) > self.examples_per_row:
+            raise ValueError(f"a row holds at most examples_per_row={self.examples_per_row} "
                              f"examples, got {len(examples)}")
         pieces = [self._sequence(example, where) for example, where in examples]
         length = sum(len(piece.ids) for piece in pieces)

@@ -32,8 +32,8 @@ class BatchIterator:
       process_count: processes sharing each global batch; each yields B / process_count rows.
       num_epochs: stop after this many epochs; None runs forever.
       layout: how examples fill rows, and the bound of ``target_positions``, which
-        batches then carry ([rows, max_target_tokens]); None: one example per row and
-        no ``target_positions``.
+        batches then carry ([rows / group_rows, group_target_tokens]); None: one example
+        per row and no ``target_positions``.
     """
 
     def __init__(self, source: ExampleSource, encoder: ExampleEncoder, *, batch_size: int,
@@ -47,6 +47,9 @@ class BatchIterator:
             raise ValueError(f"process_index {process_index} is outside [0, {process_count})")
         if num_epochs is not None and num_epochs < 1:
             raise ValueError(f"num_epochs must be >= 1 or None, got {num_epochs}")
+        if layout is not None and (batch_size // process_count) % layout.group_rows:
+            raise ValueError(f"each process's {batch_size // process_count} rows of a batch "
+                             f"do not split into groups of {layout.group_rows} rows")
         if layout is not None and len(layout.sizes) != len(source):
             raise ValueError(f"the layout measured {len(layout.sizes)} examples but the source "
                              f"has {len(source)}")
@@ -83,7 +86,8 @@ class BatchIterator:
         batch = _stack(encoded)
         if self._layout is not None:
             batch["target_positions"] = target_positions(
-                batch["loss_mask"], self._layout.max_target_tokens, names)
+                batch["loss_mask"], self._layout.group_target_tokens, self._layout.group_rows,
+                names)
         return batch
 
     def batches_in_epoch(self, epoch: int) -> int:

@@ -5,14 +5,18 @@ Every example's size (tokens, target tokens) is measured once, up front
 is a pure function of its example order and a resumed run replans it exactly.
 
 ``pack_rows`` walks the examples in order and starts a new row whenever the next one
-would overflow the current row's tokens (``max_length``), its target tokens
-(``max_target_tokens``) or its example count (``examples_per_row``). Order is kept, so
-packing changes which rows examples land in, never the order they are seen in.
+would overflow the current row's tokens (``max_length``) or its example count
+(``examples_per_row``). Order is kept, so packing changes which rows examples land in,
+never the order they are seen in.
 
-The train and eval steps take logits only at target positions (``target_positions``,
-``max_target_tokens`` per row): the bound every row of a run must respect, static so the
-step compiles once. ``target_token_bound`` picks it from the data when the config leaves
-it at 0.
+The train and eval steps take logits only at target positions. Their number is static,
+so the step compiles once, and it is shared by a *group* of consecutive rows (the rows
+of one device, so the gather stays on the device): ``target_positions`` lists a group's
+target positions, at most ``group_target_tokens`` of them, and ``pack_rows`` closes a
+group early (leaving its last rows empty) when the next example would exceed that.
+Bounding a group rather than each row lets a row of long answers borrow from rows of
+short ones: the bound follows the typical row, not the largest. ``target_token_bound``
+picks it from the data when the config leaves it at 0.
 """
 
 from __future__ import annotations
@@ -47,20 +51,26 @@ def measure_examples(source: ExampleSource, encoder: ExampleEncoder,
     return sizes
 
 
-def target_token_bound(sizes: np.ndarray, max_length: int, examples_per_row: int) -> int:
-    """A bound on the target tokens of a row, from the examples' ``sizes``.
+def target_token_bound(sizes: np.ndarray, max_length: int, examples_per_row: int,
+                       group_rows: int = 1) -> int:
+    """A bound on the target tokens of a row, on average over a group of ``group_rows``
+    rows, from the examples' ``sizes``.
 
-    One example per row: the largest example's count. Packed rows: the data's share of
-    target tokens times ``max_length``, so that a row full of typical examples fits
-    (``pack_rows`` closes rows that would exceed it), and at least the largest example.
-    Rounded up to a multiple of 8, at most ``max_length``.
+    The rows of the examples in their own order (``pack_rows`` without a target bound)
+    give the mean m and standard deviation s of a row's target tokens; a group of g rows
+    gets ``g m + 2 sqrt(g) s`` (rarely exceeded: ``pack_rows`` then closes the group
+    early), at least the largest example and at most g times the largest row. The group's
+    bound is rounded up to a multiple of 8; the result is that over g, at most
+    ``max_length``.
     """
     largest = int(sizes[:, 1].max())
-    bound = largest
-    if examples_per_row > 1:
-        share = float(sizes[:, 1].sum()) / max(float(sizes[:, 0].sum()), 1.0)
-        bound = max(largest, math.ceil(share * max_length))
-    return min(max_length, -(-bound // _TARGET_ROUNDING) * _TARGET_ROUNDING)
+    rows = pack_rows(np.arange(len(sizes)), sizes, max_length=max_length,
+                     examples_per_row=examples_per_row, group_target_tokens=np.inf)
+    row_targets = np.array([sizes[row, 1].sum() for row in rows], np.float64)
+    typical = group_rows * row_targets.mean() + 2 * math.sqrt(group_rows) * row_targets.std()
+    bound = min(max(math.ceil(typical), largest), group_rows * int(row_targets.max()))
+    bound = -(-bound // _TARGET_ROUNDING) * _TARGET_ROUNDING
+    return min(max_length, -(-bound // group_rows))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,45 +80,58 @@ class RowLayout:
     Attributes:
       sizes: int [N, 2] (tokens, target tokens) per example (``measure_examples``).
       max_length: tokens per row.
-      max_target_tokens: target tokens per row (the length of ``target_positions``).
+      max_target_tokens: target tokens per row, on average over a group of rows.
       examples_per_row: the most examples per row; 1 means no packing.
+      group_rows: consecutive rows sharing one bound of ``group_rows * max_target_tokens``
+        target tokens (the length of a group's ``target_positions``).
     """
 
     sizes: np.ndarray
     max_length: int
     max_target_tokens: int
     examples_per_row: int
+    group_rows: int = 1
 
     def __post_init__(self):
-        if self.examples_per_row < 1:
-            raise ValueError(f"examples_per_row must be >= 1, got {self.examples_per_row}")
+        if self.examples_per_row < 1 or self.group_rows < 1:
+            raise ValueError(f"examples_per_row and group_rows must be >= 1, got "
+                             f"{self.examples_per_row} and {self.group_rows}")
         if not 1 <= self.max_target_tokens <= self.max_length:
             raise ValueError(f"max_target_tokens must be in [1, max_length={self.max_length}], "
                              f"got {self.max_target_tokens}")
-        over = np.flatnonzero(self.sizes[:, 1] > self.max_target_tokens)
+        over = np.flatnonzero(self.sizes[:, 1] > self.group_target_tokens)
         if over.size:
             raise ValueError(f"example {over[0]} has {self.sizes[over[0], 1]} target tokens "
-                             f"(EOS included), more than max_target_tokens="
-                             f"{self.max_target_tokens} ({over.size} examples do); raise "
-                             "data.max_target_tokens or set it to 0 to measure it from the data")
+                             f"(EOS included), more than the {self.group_target_tokens} of a "
+                             f"group of {self.group_rows} rows (max_target_tokens="
+                             f"{self.max_target_tokens} per row; {over.size} examples exceed "
+                             "it); raise data.max_target_tokens or set it to 0 to measure it "
+                             "from the data")
+
+    @property
+    def group_target_tokens(self) -> int:
+        """Target tokens of a group of ``group_rows`` rows."""
+        return self.max_target_tokens * self.group_rows
 
     def rows(self, order: np.ndarray) -> list[np.ndarray]:
-        """The rows, each an array of example indices, for examples visited in ``order``."""
-        if self.examples_per_row == 1:
-            return single_rows(order)
+        """The rows, each an array of example indices (empty where a group closed early),
+        for examples visited in ``order``."""
         return pack_rows(order, self.sizes, max_length=self.max_length,
-                         max_target_tokens=self.max_target_tokens,
-                         examples_per_row=self.examples_per_row)
+                         examples_per_row=self.examples_per_row,
+                         group_target_tokens=self.group_target_tokens,
+                         group_rows=self.group_rows)
 
 
-def row_layout(data_config, source: ExampleSource, encoder: ExampleEncoder,
-               label: str) -> RowLayout:
+def row_layout(data_config, source: ExampleSource, encoder: ExampleEncoder, label: str,
+               group_rows: int = 1) -> RowLayout:
     """The layout of ``source`` under a config's ``data`` section: its examples measured,
-    ``data.examples_per_row``, and ``data.max_target_tokens`` (0: ``target_token_bound``)."""
+    ``data.examples_per_row``, and ``data.max_target_tokens`` (0: ``target_token_bound``)
+    per row of a group of ``group_rows``."""
     sizes = measure_examples(source, encoder, label)
     length, per_row = data_config.max_length, data_config.examples_per_row
-    bound = data_config.max_target_tokens or target_token_bound(sizes, length, per_row)
-    return RowLayout(sizes, length, bound, per_row)
+    bound = (data_config.max_target_tokens
+             or target_token_bound(sizes, length, per_row, group_rows))
+    return RowLayout(sizes, length, bound, per_row, group_rows)
 
 
 def single_rows(order: np.ndarray) -> list[np.ndarray]:
@@ -116,42 +139,63 @@ def single_rows(order: np.ndarray) -> list[np.ndarray]:
     return [order[i:i + 1] for i in range(len(order))]
 
 
-def pack_rows(order: np.ndarray, sizes: np.ndarray, *, max_length: int, max_target_tokens: int,
-              examples_per_row: int) -> list[np.ndarray]:
+def pack_rows(order: np.ndarray, sizes: np.ndarray, *, max_length: int,
+              examples_per_row: int, group_target_tokens: float,
+              group_rows: int = 1) -> list[np.ndarray]:
     """Greedy in-order packing: examples of ``order`` join the current row until the next
-    would exceed ``max_length`` tokens, ``max_target_tokens`` targets or
-    ``examples_per_row`` examples; then it starts the next row."""
-    rows, current, tokens, targets = [], [], 0, 0
+    would exceed ``max_length`` tokens or ``examples_per_row`` examples; then it starts
+    the next row. Every ``group_rows`` consecutive rows hold at most
+    ``group_target_tokens`` targets: an example that would exceed them closes its group,
+    whose remaining rows stay empty, and starts the next."""
+    rows: list[np.ndarray] = []
+    current: list[int] = []
+    tokens = group_targets = 0
+
+    def close_row():
+        nonlocal current, tokens, group_targets
+        rows.append(np.asarray(current, np.int64))
+        current, tokens = [], 0
+        if len(rows) % group_rows == 0:
+            group_targets = 0
+
     for index in order.tolist():
         length, target = int(sizes[index, 0]), int(sizes[index, 1])
-        if current and (tokens + length > max_length or targets + target > max_target_tokens
-                        or len(current) == examples_per_row):
-            rows.append(np.asarray(current))
-            current, tokens, targets = [], 0, 0
+        if group_targets and group_targets + target > group_target_tokens:
+            close_row()
+            while len(rows) % group_rows:  # the group's remaining rows stay empty
+                close_row()
+        elif current and (tokens + length > max_length or len(current) == examples_per_row):
+            close_row()
         current.append(index)
         tokens += length
-        targets += target
+        group_targets += target
     if current:
-        rows.append(np.asarray(current))
+        rows.append(np.asarray(current, np.int64))
     return rows
 
 
-def target_positions(loss_mask: np.ndarray, max_target_tokens: int,
+def target_positions(loss_mask: np.ndarray, group_target_tokens: int, group_rows: int = 1,
                      where: Sequence[str] = ()) -> np.ndarray:
-    """int32 [..., max_target_tokens]: the positions where ``loss_mask`` [..., T] is set,
-    in order, then T (out of range: the steps mask those entries out). ``where`` names
-    the rows' examples for the error raised when a row has more targets than the bound."""
-    length = loss_mask.shape[-1]
-    flat = loss_mask.reshape(-1, length) > 0
+    """int32 [rows / group_rows, group_target_tokens]: for each group of ``group_rows``
+    consecutive rows of ``loss_mask`` [rows, T], the positions where it is set, counted
+    along the group's rows laid end to end (row r of the group, position t: r T + t), in
+    order, then ``group_rows * T`` (out of range: the steps mask those entries out).
+    ``where`` names the rows' examples for the error raised when a group has more targets
+    than the bound."""
+    rows, length = loss_mask.shape
+    if rows % group_rows:
+        raise ValueError(f"{rows} rows do not split into groups of {group_rows}")
+    flat = loss_mask.reshape(rows // group_rows, group_rows * length) > 0
     counts = flat.sum(-1)
-    if counts.max(initial=0) > max_target_tokens:
-        row = int(np.argmax(counts))
-        names = f" ({where[row]})" if row < len(where) else ""
-        raise ValueError(f"row {row}{names} has {counts[row]} target tokens, more than "
-                         f"max_target_tokens={max_target_tokens}")
-    positions = np.full((flat.shape[0], max_target_tokens), length, np.int32)
-    for row, mask in enumerate(flat):
+    if counts.max(initial=0) > group_target_tokens:
+        group = int(np.argmax(counts))
+        members = [name for name in where[group * group_rows:(group + 1) * group_rows] if name]
+        names = f" ({'; '.join(members)})" if members else ""
+        raise ValueError(f"rows {group * group_rows} to {(group + 1) * group_rows - 1}{names} "
+                         f"have {counts[group]} target tokens, more than the bound of "
+                         f"{group_target_tokens}")
+    positions = np.full(flat.shape[:1] + (group_target_tokens,), flat.shape[1], np.int32)
+    for group, mask in enumerate(flat):
         found = np.flatnonzero(mask)
-        positions[row, :found.size] = found
-    return positions.reshape(loss_mask.shape[:-1] + (max_target_tokens,))
-
+        positions[group, :found.size] = found
+    return positions

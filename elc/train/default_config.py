@@ -49,7 +49,7 @@ def elm_config() -> ml_collections.ConfigDict:
         tfds_name="", tfds_data_dir="",
         max_length=64,          # tokens per row
         examples_per_row=1,     # > 1: pack up to this many examples into each row
-        max_target_tokens=0,    # target tokens per row; 0: measured from the data
+        max_target_tokens=0,    # target tokens per row, averaged over a device's rows; 0: measure
         prompt_template="{prompt}\n",
         batch_size=16,
         eval_batch_size=16,

@@ -2,8 +2,9 @@
 
 ``target_statistics`` is what training and evaluation run: the final hidden states are
 gathered at the batch's ``target_positions`` only, and projected to the vocabulary a
-chunk of positions at a time under ``jax.checkpoint``, so the float32
-``[positions, vocab]`` logits never exist whole, forward or backward.
+chunk of positions at a time, the gradient taken in the same pass
+(elc/train/fused_cross_entropy.py), so the float32 ``[positions, vocab]`` logits never
+exist whole, forward or backward, and are computed once.
 ``full_logits_statistics`` takes logits at every position and masks them: the reference
 the tests compare with, and the old path the benchmark measures against.
 
@@ -23,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from elc.model.elm import ELM
+from elc.train.fused_cross_entropy import chunked_cross_entropy
 
 STATISTICS = ("loss_sum", "tokens", "correct", "exact", "examples")
 StatisticsFn = Callable[[ELM, dict, dict], dict]
@@ -35,41 +37,51 @@ def config_statistics(train_config) -> StatisticsFn:
 
 def target_statistics(elm: ELM, params: dict, batch: dict, chunk_size: int = 128
                       ) -> dict[str, jax.Array]:
-    """The statistics from logits at ``batch['target_positions']`` [rows, K] only.
+    """The statistics from logits at ``batch['target_positions']`` only.
 
-    Positions equal to the row length mark unused entries. ``chunk_size`` target
-    positions per row are projected at once (K is padded up to a multiple of it).
+    ``target_positions`` [groups, K] lists, for each group of rows / groups consecutive
+    rows, positions along the group's rows laid end to end (see
+    :func:`elc.data.packing.target_positions`); the group's length marks unused entries.
+    ``chunk_size`` target positions per group are projected at once (K is padded up to a
+    multiple of it).
     """
     if chunk_size < 1:
         raise ValueError(f"the logits chunk size must be >= 1, got {chunk_size}")
     hidden = elm.apply({"params": params}, batch, method=ELM.hidden_states)
-    length = hidden.shape[1]
+    rows, length = hidden.shape[:2]
     positions = batch["target_positions"]
-    valid = positions < length
-    index = jnp.minimum(positions, length - 1)
-    pick = lambda x: jnp.take_along_axis(x, index, axis=1)
+    groups, count = positions.shape
+    if rows % groups:
+        raise ValueError(f"target_positions has {groups} groups, which do not divide the "
+                         f"batch's {rows} rows")
+    span = rows // groups * length
+    group = lambda x: x.reshape((groups, span) + x.shape[2:])
+    valid = positions < span
+    index = jnp.minimum(positions, span - 1)
+    pick = lambda x: jnp.take_along_axis(group(x), index, axis=1)
     weights = pick(batch["loss_mask"]).astype(jnp.float32) * valid
-    targets, segments = pick(batch["targets"]), pick(batch["segment_ids"])
-    gathered = jnp.take_along_axis(hidden, index[..., None], axis=1)  # [rows, K, embed]
+    targets = pick(batch["targets"])
+    # Segment ids restart in every row: the row within the group tells examples apart.
+    examples = pick(batch["segment_ids"]) + (index // length) * (length + 1)
+    gathered = jnp.take_along_axis(group(hidden), index[..., None], axis=1)  # [groups, K, embed]
 
-    rows, count = positions.shape
     chunk = min(chunk_size, count)
     chunks = -(-count // chunk)
     pad = chunks * chunk - count
-    # [chunks, rows, chunk, ...]: every chunk keeps the batch axis (and its sharding).
+    # [chunks, groups, chunk, ...]: every chunk keeps the batch axis (and its sharding).
     split = lambda x: jnp.pad(x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2)).reshape(
-        (rows, chunks, chunk) + x.shape[2:]).swapaxes(0, 1)
+        (groups, chunks, chunk) + x.shape[2:]).swapaxes(0, 1)
+    table = params["backbone"]["embedder"]["embedding"]
+    loss_sum, predicted = chunked_cross_entropy(
+        functools.partial(_logits, elm), split(gathered), table, split(targets), split(weights))
+    predicted = predicted.swapaxes(0, 1).reshape(groups, chunks * chunk)[:, :count]
+    return _sums(loss_sum, predicted == targets, weights, examples)
 
-    @jax.checkpoint  # the backward recomputes a chunk's logits instead of keeping them
-    def chunk_losses(args):
-        chunk_hidden, chunk_targets = args
-        logits = elm.apply({"params": params}, chunk_hidden, method=ELM.logits)
-        label = jnp.take_along_axis(logits, chunk_targets[..., None], axis=-1)[..., 0]
-        return jax.nn.logsumexp(logits, axis=-1) - label, jnp.argmax(logits, axis=-1)
 
-    ce, predicted = jax.lax.map(chunk_losses, (split(gathered), split(targets)))
-    merge = lambda x: x.swapaxes(0, 1).reshape(rows, chunks * chunk)[:, :count]
-    return _sums(merge(ce), merge(predicted) == targets, weights, segments)
+def _logits(elm: ELM, hidden: jax.Array, table: jax.Array) -> jax.Array:
+    """The ELM's logits from the output projection's table alone."""
+    return elm.apply({"params": {"backbone": {"embedder": {"embedding": table}}}}, hidden,
+                     method=ELM.logits)
 
 
 def full_logits_statistics(elm: ELM, params: dict, batch: dict) -> dict[str, jax.Array]:
@@ -77,15 +89,17 @@ def full_logits_statistics(elm: ELM, params: dict, batch: dict) -> dict[str, jax
     ``loss_mask``."""
     logits = elm.apply({"params": params}, batch)
     label = jnp.take_along_axis(logits, batch["targets"][..., None], axis=-1)[..., 0]
-    ce = jax.nn.logsumexp(logits, axis=-1) - label
+    weights = batch["loss_mask"].astype(jnp.float32)
+    loss_sum = jnp.sum((jax.nn.logsumexp(logits, axis=-1) - label) * weights)
     correct = jnp.argmax(logits, axis=-1) == batch["targets"]
-    return _sums(ce, correct, batch["loss_mask"].astype(jnp.float32), batch["segment_ids"])
+    return _sums(loss_sum, correct, weights, batch["segment_ids"])
 
 
-def _sums(ce: jax.Array, correct: jax.Array, weights: jax.Array, segments: jax.Array
+def _sums(loss_sum: jax.Array, correct: jax.Array, weights: jax.Array, segments: jax.Array
           ) -> dict[str, jax.Array]:
-    """Batch sums from per-entry cross-entropy, argmax hits, loss weights and segment ids
-    [rows, n]; an example's target entries are consecutive along n."""
+    """Batch sums from the weighted cross-entropy sum, and from argmax hits, loss weights
+    and example ids [rows, n] (segment ids, or keys unique within a group); an example's
+    target entries are consecutive along n."""
     is_target = weights > 0
     wrong = is_target & ~correct
     # An example's run of target entries ends where the next entry is no target of it.
@@ -101,7 +115,7 @@ def _sums(ce: jax.Array, correct: jax.Array, weights: jax.Array, segments: jax.A
     run_start = jax.lax.cummax(jnp.where(first, entries, 0), axis=1)
     wrong_before = jnp.take_along_axis(wrong_through - wrong, run_start, axis=1)
     exact = last & (wrong_through == wrong_before)
-    return {"loss_sum": jnp.sum(ce * weights), "tokens": jnp.sum(weights),
+    return {"loss_sum": loss_sum, "tokens": jnp.sum(weights),
             "correct": jnp.sum(correct * weights),
             "exact": jnp.sum(exact.astype(jnp.float32)),
             "examples": jnp.sum(last.astype(jnp.float32))}

@@ -25,7 +25,7 @@ from elc.checkpoints.backbone import Backbone, load_backbone
 from elc.data.iterator import BatchIterator
 from elc.model.elm import ELM, init_adapters
 from elc.sharding import (Rules, batch_sharding, global_batch, logical_rules, make_mesh, put_sharded,
-                          tree_shardings)
+                          rows_per_batch_shard, tree_shardings)
 from elc.train.checkpointing import Checkpointer
 from elc.data.input_pipeline import InputPipeline, build_input_pipeline
 from elc.data.packing import RowLayout, row_layout
@@ -108,13 +108,15 @@ class Run:
     def train_layout(self) -> RowLayout:
         """How the train examples fill rows (packing, the target bound)."""
         return row_layout(self.data_config, self.pipeline.train, self.pipeline.encoder,
-                          "train examples")
+                          "train examples",
+                          rows_per_batch_shard(self.mesh, self.data_config.batch_size))
 
     @functools.cached_property
     def eval_layout(self) -> RowLayout:
         """How the eval examples fill rows."""
         return row_layout(self.data_config, self.pipeline.eval, self.pipeline.encoder,
-                          "eval examples")
+                          "eval examples",
+                          rows_per_batch_shard(self.mesh, self.data_config.eval_batch_size))
 
 
 def setup_run(config) -> Run:
@@ -200,9 +202,10 @@ def train(config, workdir: str) -> dict[str, float]:
                                   shuffle=True, layout=run.train_layout,
                                   process_index=jax.process_index(),
                                   process_count=jax.process_count())
-    logging.info("rows of %d tokens holding up to %d examples and %d target tokens (eval: %d)",
-                 config.data.max_length, config.data.examples_per_row,
-                 run.train_layout.max_target_tokens, run.eval_layout.max_target_tokens)
+    logging.info("rows of %d tokens holding up to %d examples; %d target tokens per %d rows "
+                 "(eval: %d per %d)", config.data.max_length, config.data.examples_per_row,
+                 run.train_layout.group_target_tokens, run.train_layout.group_rows,
+                 run.eval_layout.group_target_tokens, run.eval_layout.group_rows)
     start_stage, resume_step = 0, checkpointer.latest_step()
     if resume_step is not None:
         record = checkpointer.restore_record(resume_step)
@@ -222,7 +225,7 @@ def train(config, workdir: str) -> dict[str, float]:
         eval_step = jax.jit(make_eval_step(run.elm, statistics))
         # Every batch has the structure of one encoded row with a leading batch axis.
         row = pipeline.encoder.encode(pipeline.train[0])
-        row["target_positions"] = np.zeros(run.train_layout.max_target_tokens, np.int32)
+        row["target_positions"] = np.zeros(run.train_layout.group_target_tokens, np.int32)
         batch_shardings = jax.tree_util.tree_map(lambda x: batch_sharding(mesh, np.ndim(x) + 1),
                                                  row)
         results: dict[str, float] = {}

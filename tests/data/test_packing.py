@@ -5,6 +5,7 @@ Expected ids come from the byte-level tokenizer: an ASCII character c is 6 + ord
 BOS 2, EOS 1, PAD 0; <unused0> is 262.
 """
 
+import functools
 import json
 
 import numpy as np
@@ -56,32 +57,63 @@ def test_rows_that_do_not_fit_are_errors():
     with pytest.raises(ValueError, match=r"x, y: 38 tokens together, more than a row's "
                                          r"max_length 24"):
         encoder().encode_row([(example, "x"), (example, "y")])
-    with pytest.raises(ValueError, match=r"a row holds 1 to examples_per_row=1 examples, got 2"):
+    with pytest.raises(ValueError, match=r"a row holds at most examples_per_row=1 examples, "
+                                         r"got 2"):
         encoder(examples_per_row=1).encode_row([(example, "x"), (example, "y")])
+
+
+def test_a_row_of_no_examples_is_padding():
+    row = encoder().encode_row([])
+    np.testing.assert_array_equal(row["tokens"], [PAD] * 24)
+    assert not row["input_mask"].any() and not row["loss_mask"].any()
+    assert not row["segment_ids"].any() and not row["slots"]["v"]["mask"].any()
 
 
 def test_pack_rows_fills_rows_greedily_in_order():
     sizes = np.array([[10, 4], [9, 3], [6, 5], [20, 2], [3, 1], [2, 1], [1, 1]])
     order = np.array([0, 1, 2, 3, 4, 5, 6])
-    rows = pack_rows(order, sizes, max_length=24, max_target_tokens=9, examples_per_row=3)
+    pack = functools.partial(pack_rows, order, sizes)
+    rows = pack(max_length=24, examples_per_row=3, group_target_tokens=9)
     # 10+9 fit, +6 overflows tokens; 6 then 20 overflows; 20+3 fit, +2 overflows tokens;
     # 2+1 end the walk.
     assert [row.tolist() for row in rows] == [[0, 1], [2], [3, 4], [5, 6]]
-    rows = pack_rows(order, sizes, max_length=100, max_target_tokens=9, examples_per_row=3)
+    rows = pack(max_length=100, examples_per_row=3, group_target_tokens=9)
     assert [row.tolist() for row in rows] == [[0, 1], [2, 3, 4], [5, 6]]  # targets 4+3+5 > 9
-    rows = pack_rows(order[::-1], sizes, max_length=100, max_target_tokens=100,
-                     examples_per_row=2)
+    rows = pack_rows(order[::-1], sizes, max_length=100, examples_per_row=2,
+                     group_target_tokens=100)
     assert [row.tolist() for row in rows] == [[6, 5], [4, 3], [2, 1], [0]]
 
 
+def test_pack_rows_bounds_the_targets_of_each_group_of_rows():
+    sizes = np.array([[10, 4], [9, 3], [6, 5], [20, 2], [3, 1], [2, 1], [1, 1]])
+    rows = pack_rows(np.arange(7), sizes, max_length=24, examples_per_row=3,
+                     group_target_tokens=10, group_rows=2)
+    # Group 1: 4+3 targets, then 5 more would make 12 > 10: the group closes with an
+    # empty row. Group 2: [2] (6+20 tokens overflow), then [3, 4]: 5+2+1 = 8 targets.
+    # Group 3: [5, 6].
+    assert [row.tolist() for row in rows] == [[0, 1], [], [2], [3, 4], [5, 6]]
+
+
 def test_target_token_bound():
-    sizes = np.array([[10, 5], [30, 11], [20, 4]])  # 20 of 60 tokens are targets
-    assert target_token_bound(sizes, max_length=64, examples_per_row=1) == 16  # 11, rounded
-    assert target_token_bound(sizes, max_length=96, examples_per_row=4) == 32  # ceil(96 / 3)
+    sizes = np.array([[10, 5], [30, 11], [20, 4]])  # targets: mean 20/3, std 3.09
+    # One example per row: 6.67 + 2 x 3.09 = 12.85, but never more than the largest row
+    # (11), rounded up to a multiple of 8.
+    assert target_token_bound(sizes, max_length=64, examples_per_row=1) == 16
+    # Here 4.75 + 2 x 6.50 = 17.75 would round up to 24; the largest row holds 16.
+    skewed = np.array([[5, 1], [5, 1], [5, 1], [30, 16]])
+    assert target_token_bound(skewed, max_length=64, examples_per_row=1) == 16
+    # All three fit in one packed row of 20 targets.
+    assert target_token_bound(sizes, max_length=96, examples_per_row=4) == 24
+    # Groups of 4 single-example rows: 4 x 6.67 + 2 x 2 x 3.09 = 39.0, rounded up to 40:
+    # 10 per row.
+    assert target_token_bound(sizes, max_length=64, examples_per_row=1, group_rows=4) == 10
     assert target_token_bound(sizes, max_length=12, examples_per_row=4) == 12  # capped
     with pytest.raises(ValueError, match=r"example 1 has 11 target tokens \(EOS included\), "
-                                         r"more than max_target_tokens=8 \(1 examples do\)"):
+                                         r"more than the 8 of a group of 1 rows"):
         RowLayout(sizes, 64, 8, 1)
+    with pytest.raises(ValueError, match=r"more than the 10 of a group of 2 rows "
+                                         r"\(max_target_tokens=5 per row; 1 examples exceed"):
+        RowLayout(sizes, 64, 5, 1, 2)
     with pytest.raises(ValueError, match=r"max_target_tokens must be in \[1, max_length=64\]"):
         RowLayout(sizes, 64, 65, 1)
 
@@ -89,9 +121,14 @@ def test_target_token_bound():
 def test_target_positions_and_their_bound():
     loss_mask = np.array([[0, 1, 1, 0, 1], [0, 0, 0, 0, 0]], np.float32)
     np.testing.assert_array_equal(target_positions(loss_mask, 4), [[1, 2, 4, 5], [5, 5, 5, 5]])
-    with pytest.raises(ValueError, match=r"row 0 \(a.jsonl:3\) has 3 target tokens, more than "
-                                         r"max_target_tokens=2"):
-        target_positions(loss_mask, 2, ["a.jsonl:3", "a.jsonl:4"])
+    # One group of both rows: positions along the rows laid end to end, then 2 x 5.
+    loss_mask[1, 3] = 1
+    np.testing.assert_array_equal(target_positions(loss_mask, 5, 2), [[1, 2, 4, 8, 10]])
+    with pytest.raises(ValueError, match=r"rows 0 to 0 \(a.jsonl:3\) have 3 target tokens, "
+                                         r"more than the bound of 2"):
+        target_positions(loss_mask, 2, 1, ["a.jsonl:3", "a.jsonl:4"])
+    with pytest.raises(ValueError, match=r"rows 0 to 1 \(a.jsonl:3; a.jsonl:4\) have 4"):
+        target_positions(loss_mask, 3, 2, ["a.jsonl:3", "a.jsonl:4"])
 
 
 def source(count=40):
@@ -100,8 +137,8 @@ def source(count=40):
                     {"v": [float(i), 0.0]}, origin=f"s:{i}") for i in range(count)]
 
 
-def packed_iterator(examples, enc, **kwargs):
-    layout = RowLayout(measure_examples(examples, enc), enc.max_length, 16, 3)
+def packed_iterator(examples, enc, group_rows=1, **kwargs):
+    layout = RowLayout(measure_examples(examples, enc), enc.max_length, 16, 3, group_rows)
     return BatchIterator(examples, enc, batch_size=4, seed=5, layout=layout, **kwargs)
 
 
@@ -129,11 +166,18 @@ def test_packed_batches_keep_the_epoch_order_and_resume_exactly():
         np.testing.assert_array_equal(next(restored)["tokens"], expected)
 
 
-def test_packed_batches_split_over_processes():
+@pytest.mark.parametrize("group_rows", [1, 2])
+def test_packed_batches_split_over_processes(group_rows):
     examples, enc = source(), encoder()
-    whole = packed_iterator(examples, enc)
-    parts = [packed_iterator(examples, enc, process_index=p, process_count=2) for p in range(2)]
+    whole = packed_iterator(examples, enc, group_rows)
+    parts = [packed_iterator(examples, enc, group_rows, process_index=p, process_count=2)
+             for p in range(2)]
     for _ in range(6):
-        expected = next(whole)["tokens"]
-        np.testing.assert_array_equal(np.concatenate([next(p)["tokens"] for p in parts]),
-                                      expected)
+        expected = next(whole)
+        assert expected["target_positions"].shape == (4 // group_rows, 16 * group_rows)
+        got = [next(p) for p in parts]
+        for key in ("tokens", "target_positions"):
+            np.testing.assert_array_equal(np.concatenate([g[key] for g in got]), expected[key])
+    with pytest.raises(ValueError, match=r"each process's 2 rows of a batch do not split into "
+                                         r"groups of 4 rows"):
+        packed_iterator(examples, enc, 4, process_index=0, process_count=2)
