@@ -42,8 +42,8 @@ def target_statistics(elm: ELM, params: dict, batch: dict, chunk_size: int = 128
     ``target_positions`` [groups, K] lists, for each group of rows / groups consecutive
     rows, positions along the group's rows laid end to end (see
     :func:`elc.data.packing.target_positions`); the group's length marks unused entries.
-    ``chunk_size`` target positions per group are projected at once (K is padded up to a
-    multiple of it).
+    ``chunk_size`` target positions per row of a group are projected at once (K is padded
+    up to a multiple of that).
     """
     if chunk_size < 1:
         raise ValueError(f"the logits chunk size must be >= 1, got {chunk_size}")
@@ -65,7 +65,7 @@ def target_statistics(elm: ELM, params: dict, batch: dict, chunk_size: int = 128
     examples = pick(batch["segment_ids"]) + (index // length) * (length + 1)
     gathered = jnp.take_along_axis(group(hidden), index[..., None], axis=1)  # [groups, K, embed]
 
-    chunk = min(chunk_size, count)
+    chunk = min(chunk_size * (rows // groups), count)  # chunk_size positions per row
     chunks = -(-count // chunk)
     pad = chunks * chunk - count
     # [chunks, groups, chunk, ...]: every chunk keeps the batch axis (and its sharding).
