@@ -13,7 +13,9 @@ Paths, each for stage 1 (adapters) and stage 2 (everything):
 
 Every path starts from the same parameters and reads the train examples in the same
 seeded order; the first step (compilation included) is timed apart, then ``steps``
-steps are timed. Examples/s and target tokens/s count what the timed steps consumed.
+steps are timed, the paths of a stage taking turns step by step so that a machine whose
+speed drifts slows them alike. Examples/s and target tokens/s count what the timed steps
+consumed (batches are prepared outside the timed span).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def run_training_suite(config, steps: int, examples_per_row: int,
         params = initial_params(run, jax.random.key(config.train.seed))
         run.backbone = None
         for index, stage in enumerate(run.stages[:2]):
+            runners = {}
             for path in training_paths(examples_per_row):
                 if path.lora and index == 0:
                     continue
@@ -99,44 +102,68 @@ def run_training_suite(config, steps: int, examples_per_row: int,
                 batches = BatchIterator(pipeline.train, pipeline.encoder,
                                         batch_size=data.batch_size, seed=data.seed,
                                         layout=layout)
-                step_stage = _lora_stage(stage, lora_rank) if path.lora else stage
                 statistics = (full_logits_statistics if path.full_logits
                               else config_statistics(config.train))
-                row = _time_stage(run.elm, step_stage, params, batches, statistics, steps)
+                runners[path] = _PathRunner(
+                    run.elm, _lora_stage(stage, lora_rank) if path.lora else stage, params,
+                    batches, statistics)
+            # Round-robin, one step per path at a time: a machine whose speed drifts
+            # (a shared VM) slows every path alike, so the ratios hold.
+            for _ in range(steps):
+                for runner in runners.values():
+                    runner.timed_step()
+            for path, runner in runners.items():
+                layout = path_inputs[path][2]
+                row = runner.result()
                 row.update(stage=stage.name, path=path.name,
                            group_target_tokens=layout.group_target_tokens,
                            group_rows=layout.group_rows)
                 logging.info("%s %s: %.2f examples/s", stage.name, path.name,
                              row["examples_per_second"])
                 results.append(row)
+            del runners
     return results
 
 
-def _time_stage(elm, stage: Stage, params, batches: BatchIterator, statistics,
-                steps: int) -> dict[str, Any]:
-    new_state, optimizer = state_factory(stage, 0)
-    state = jax.jit(new_state)(params, jax.random.key_data(jax.random.key(2)))
-    step = jax.jit(make_train_step(elm, optimizer, learning_rate_schedule(stage.optimizer), 0,
-                                   statistics=statistics, lora=stage.lora), donate_argnums=0)
-    start = time.perf_counter()
-    state, metrics = step(state, next(batches))
-    jax.block_until_ready(metrics)
-    first = time.perf_counter() - start
-    examples = tokens = real = slots = 0
-    start = time.perf_counter()
-    for _ in range(steps):
-        batch = next(batches)
-        state, metrics = step(state, batch)
-        examples += int(batch["segment_ids"].max(axis=1).sum())
-        tokens += int(batch["loss_mask"].sum())
-        real, slots = real + int(batch["input_mask"].sum()), slots + batch["input_mask"].size
-    jax.block_until_ready(metrics)
-    seconds = time.perf_counter() - start
-    del state
-    return {"first_step_s": first, "step_s": seconds / steps, "examples": examples,
-            "target_tokens": tokens, "examples_per_second": examples / seconds,
-            "target_tokens_per_second": tokens / seconds, "packing_efficiency": real / slots,
-            "loss": float(metrics["loss"])}
+class _PathRunner:
+    """One path's state and compiled step; the first step (compilation included) runs
+    and is timed on construction, each ``timed_step`` adds to the path's totals."""
+
+    def __init__(self, elm, stage: Stage, params, batches: BatchIterator, statistics):
+        new_state, optimizer = state_factory(stage, 0)
+        self._state = jax.jit(new_state)(params, jax.random.key_data(jax.random.key(2)))
+        self._step = jax.jit(make_train_step(
+            elm, optimizer, learning_rate_schedule(stage.optimizer), 0,
+            statistics=statistics, lora=stage.lora), donate_argnums=0)
+        self._batches = batches
+        start = time.perf_counter()
+        self._state, metrics = self._step(self._state, next(batches))
+        jax.block_until_ready(metrics)
+        self._first = time.perf_counter() - start
+        self._steps, self._seconds = 0, 0.0
+        self._examples = self._tokens = self._real = self._slots = 0
+        self._loss = float(metrics["loss"])
+
+    def timed_step(self) -> None:
+        batch = next(self._batches)
+        start = time.perf_counter()
+        self._state, metrics = self._step(self._state, batch)
+        jax.block_until_ready(metrics)
+        self._seconds += time.perf_counter() - start
+        self._steps += 1
+        self._examples += int(batch["segment_ids"].max(axis=1).sum())
+        self._tokens += int(batch["loss_mask"].sum())
+        self._real += int(batch["input_mask"].sum())
+        self._slots += batch["input_mask"].size
+        self._loss = float(metrics["loss"])
+
+    def result(self) -> dict[str, Any]:
+        seconds = self._seconds
+        return {"first_step_s": self._first, "step_s": seconds / self._steps,
+                "examples": self._examples, "target_tokens": self._tokens,
+                "examples_per_second": self._examples / seconds,
+                "target_tokens_per_second": self._tokens / seconds,
+                "packing_efficiency": self._real / self._slots, "loss": self._loss}
 
 
 def target_bound(result: dict[str, Any]) -> str:
