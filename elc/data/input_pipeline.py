@@ -40,6 +40,13 @@ def build_input_pipeline(data_config, tokenizer: Tokenizer, num_soft_tokens: int
     source = data_config.source
     if source not in SOURCES:
         raise ValueError(f"data.source is {source!r}; expected one of {SOURCES}")
+    if data_config.examples_per_row < 1:
+        raise ValueError(f"data.examples_per_row={data_config.examples_per_row} must be >= 1 "
+                         "(1: no packing)")
+    if not 0 <= data_config.max_target_tokens <= data_config.max_length:
+        raise ValueError(f"data.max_target_tokens={data_config.max_target_tokens} must be in "
+                         f"[0, data.max_length={data_config.max_length}] (0: measured from "
+                         "the data)")
     if source == "synthetic":
         synthetic = data_config.synthetic
         train, evaluation = naming_task(

@@ -181,3 +181,15 @@ def test_packed_batches_split_over_processes(group_rows):
     with pytest.raises(ValueError, match=r"each process's 2 rows of a batch do not split into "
                                          r"groups of 4 rows"):
         packed_iterator(examples, enc, 4, process_index=0, process_count=2)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("examples_per_row", 0, r"data.examples_per_row=0 must be >= 1 \(1: no packing\)"),
+    ("max_target_tokens", -1, r"data.max_target_tokens=-1 must be in \[0, data.max_length=")])
+def test_bad_packing_settings_name_the_config_field(field, value, message):
+    from configs.tiny_elm import get_config
+    from elc.data.input_pipeline import build_input_pipeline
+    config = get_config()
+    config.data[field] = value
+    with pytest.raises(ValueError, match=message):
+        build_input_pipeline(config.data, byte_level_tokenizer(), 1)
