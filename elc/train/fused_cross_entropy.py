@@ -42,16 +42,19 @@ def chunked_cross_entropy(logits_fn: LogitsFn, hidden: jax.Array, table: jax.Arr
     """
     def chunk(_, xs):
         h, t, w = xs
-        ce, predicted = _cross_entropy(logits_fn(h, table), t)
+        ce, predicted, _ = _cross_entropy(logits_fn(h, table), t)
         return None, (jnp.sum(ce * w), predicted)
 
     _, (sums, predicted) = jax.lax.scan(chunk, None, (hidden, targets, weights))
     return jnp.sum(sums), predicted
 
 
-def _cross_entropy(logits: jax.Array, targets: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _cross_entropy(logits: jax.Array, targets: jax.Array
+                   ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Per-position cross-entropy, argmax and log-sum-exp of ``logits``."""
     label = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
-    return jax.nn.logsumexp(logits, axis=-1) - label, jnp.argmax(logits, axis=-1)
+    lse = jax.nn.logsumexp(logits, axis=-1)
+    return lse - label, jnp.argmax(logits, axis=-1), lse
 
 
 def _forward(logits_fn, hidden, table, targets, weights):
@@ -65,9 +68,9 @@ def _forward(logits_fn, hidden, table, targets, weights):
             logits, pullback = jax.vjp(logits_fn, h, table)
         else:
             logits, pullback = jax.vjp(lambda x: logits_fn(x, table), h)
-        ce, predicted = _cross_entropy(logits, t)
+        ce, predicted, lse = _cross_entropy(logits, t)
         # d(Σ w ce) / d logits = w (softmax - onehot)
-        softmax = jnp.exp(logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True))
+        softmax = jnp.exp(logits - lse[..., None])
         onehot = jnp.arange(logits.shape[-1]) == t[..., None]
         grads = pullback((softmax - onehot) * w[..., None].astype(logits.dtype))
         if with_table:
