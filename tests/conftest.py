@@ -1,6 +1,7 @@
 """Shared fixtures (helpers are in helpers.py). The real Gemma 3 270M is loaded once per
 test run."""
 
+import fcntl
 import functools
 import json
 import os
@@ -11,7 +12,7 @@ import tempfile
 
 import jax
 import pytest
-from helpers import ROOT, prepare_flags
+from helpers import ROOT, prepare_flags, tiny_movielens_run_flags
 
 
 def pytest_configure(config):
@@ -34,12 +35,47 @@ def gemma3_270m():
     return load_backbone({"format": "gguf"})
 
 
+def once_per_run(tmp_path_factory, name, make):
+    """The directory ``name``, filled by ``make(directory)`` once for the whole test run:
+    pytest-xdist workers share it (the first makes it while the others wait on a lock)
+    rather than each repeating minutes of work. Tests must only read it."""
+    root = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        root = root.parent  # the run's directory, above each worker's own
+    directory = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / ".done").exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            make(directory)
+            (directory / ".done").touch()
+    return directory
+
+
+def _run_launcher(args, log=None):
+    result = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    if log is not None:
+        log.write_text(result.stderr)
+
+
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory):
     """(directory, report) of MovieLens prepared once by launch.prepare_data (see
     helpers.prepare_flags); tests only read it."""
-    out = tmp_path_factory.mktemp("movielens")
-    result = subprocess.run([sys.executable, "-m", "launch.prepare_data", *prepare_flags(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
+    out = once_per_run(tmp_path_factory, "movielens", lambda out: _run_launcher(
+        ["launch.prepare_data", *prepare_flags(out)]))
     return out, json.loads((out / "report.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_movielens_run(prepared, tmp_path_factory):
+    """(workdir, flags) of the MovieLens main job run once by launch.pipeline on a tiny
+    random backbone (helpers.tiny_movielens_run_flags) over the prepared data; its stderr
+    is in ``workdir/pipeline.log``. Tests only read it (copy what they change)."""
+    flags = [*prepare_flags(prepared[0]), *tiny_movielens_run_flags()]
+    workdir = once_per_run(tmp_path_factory, "tiny_movielens_run", lambda workdir: _run_launcher(
+        ["launch.pipeline", f"--workdir={workdir}", *flags], log=workdir / "pipeline.log"))
+    return workdir, flags

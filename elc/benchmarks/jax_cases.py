@@ -93,9 +93,10 @@ def correctness(preset: str, rows: int, length: int) -> dict[str, Any]:
     with jax.default_device(host):
         params = jax.jit(lambda: _fresh_params(elm))()
         host_elm = elm.clone(backbone_config=elm.backbone_config.replace(dtype="float32"))
-        host_stats = jax.jit(lambda p, b: full_logits_statistics(host_elm, p, b))(params, batch)
-        host_logits = np.asarray(jax.jit(lambda p, b: host_elm.apply({"params": p}, b))(
-            params, batch))
+        host_stats, host_logits = jax.jit(lambda p, b: (
+            full_logits_statistics(host_elm, p, b), host_elm.apply({"params": p}, b)))(
+                params, batch)
+        host_logits = np.asarray(host_logits)
     device_params = jax.device_put(params, jax.devices()[0])
 
     def device_logits(model):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT, load_config, needs_recbole, prepare_flags, tiny_movielens_run_flags
+from helpers import ROOT, load_config, needs_recbole
 from elc.projects.movielens import eval_generate, eval_score, evaluation
 from elc.evaluation.answers import (ANSWERS_FILE, META_FILE, Answer, AnswersMeta, check_settings,
                                     read_answers, write_answers)
@@ -156,38 +156,36 @@ def _run(args, code=None):
 
 
 @pytest.fixture(scope="module")
-def combined(prepared, tmp_path_factory):  # noqa: F811
-    """A tiny run through launch.pipeline (every phase at once): its flags, workdir, and
+def combined(tiny_movielens_run):
+    """The tiny run through launch.pipeline (every phase at once): its flags, workdir, and
     results.json and report.md."""
-    out, _ = prepared
-    workdir = tmp_path_factory.mktemp("combined")
-    flags = [*prepare_flags(out), *tiny_movielens_run_flags()]
-    result = _run(["launch.pipeline", f"--workdir={workdir}", *flags])
-    assert result.returncode == 0, result.stderr[-3000:]
+    workdir, flags = tiny_movielens_run
     eval_dir = workdir / "eval"
     return (flags, workdir, json.loads((eval_dir / "results.json").read_text()),
             (eval_dir / "report.md").read_text())
 
 
-def _score_without_model(flags, workdir):
-    """launch.eval --phase=score where loading a model or generating raises."""
-    for name in ("results.json", "report.md"):
-        if (workdir / "eval" / name).exists():
-            os.remove(workdir / "eval" / name)
-    result = _run([f"--workdir={workdir}", *flags, "--phase=score"], code=NO_MODEL_EVAL)
+def _score_without_model(flags, workdir, copy_to):
+    """launch.eval --phase=score, where loading a model or generating raises, on a copy of
+    ``workdir``'s saved answers in ``copy_to``."""
+    if workdir != copy_to:
+        shutil.copytree(workdir / "eval", copy_to / "eval",
+                        ignore=shutil.ignore_patterns("results.json", "report.md"))
+    result = _run([f"--workdir={copy_to}", *flags, "--phase=score"], code=NO_MODEL_EVAL)
     assert result.returncode == 0, result.stderr[-3000:]
-    return (json.loads((workdir / "eval" / "results.json").read_text()),
-            (workdir / "eval" / "report.md").read_text())
+    return (json.loads((copy_to / "eval" / "results.json").read_text()),
+            (copy_to / "eval" / "report.md").read_text())
 
 
 def _without_times(results):
-    setup = {k: v for k, v in results["setup"].items() if k != "seconds"}
+    """The results but for when, how long and where (the scored copy has its own workdir)."""
+    setup = {k: v for k, v in results["setup"].items() if k not in ("seconds", "workdir")}
     return {**{k: v for k, v in results.items() if k != "created"}, "setup": setup}
 
 
 @pytest.mark.slow
 @needs_recbole
-def test_saved_answers_score_without_a_model_as_the_combined_run(combined):
+def test_saved_answers_score_without_a_model_as_the_combined_run(combined, tmp_path):
     flags, workdir, results, report = combined
     with open(workdir / "eval" / ANSWERS_FILE) as f:
         answers = [json.loads(line) for line in f]
@@ -200,12 +198,15 @@ def test_saved_answers_score_without_a_model_as_the_combined_run(combined):
     assert meta["settings"]["variant"] == "cpu_quick"
     assert [s["steps"] for s in meta["stages"]] == [2, 2] and meta["devices"].endswith("cpu")
 
-    scored, scored_report = _score_without_model(flags, workdir)
+    scored, scored_report = _score_without_model(flags, workdir, tmp_path)
     assert scored["variants"] == variants
     assert _without_times(scored) == _without_times(results)
     drop = ("| seconds |", "Created:")
-    assert ([line for line in scored_report.splitlines() if not line.startswith(drop)]
-            == [line for line in report.splitlines() if not line.startswith(drop)])
+
+    def lines(text, workdir):
+        return [line.replace(str(workdir), "WORKDIR") for line in text.splitlines()
+                if not line.startswith(drop)]
+    assert lines(scored_report, tmp_path) == lines(report, workdir)
 
 
 @pytest.mark.slow
@@ -220,7 +221,7 @@ def test_scores_come_from_the_saved_answers(combined, tmp_path):
     answers = [dataclasses.replace(a, answer=wrong) if (a.variant, a.task, a.example) == (
         "reference", "movie_identity", 0) else a for a in answers]
     write_answers(str(tmp_path / "eval"), answers, meta)
-    scored, _ = _score_without_model(flags, tmp_path)
+    scored, _ = _score_without_model(flags, tmp_path, tmp_path)
     identity = scored["per_task"]["movie_identity"]
     assert identity["reference"]["title_accuracy"] == pytest.approx(2 / 3)
     assert identity["full"] == results["per_task"]["movie_identity"]["full"]
