@@ -18,6 +18,7 @@ from helpers import ROOT, prepare_flags, tiny_movielens_run_flags
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: loads the real Gemma 3 270M or starts processes "
                             "(make test-fast leaves these out)")
+    config.addinivalue_line("markers", "minutes: takes minutes; its module runs first")
     # One persistent compilation cache for the whole run (every pytest-xdist worker and
     # every launcher a test starts inherit it): a program compiled by one process, such
     # as a tiny ELM's train step run again after a kill, is read back by the next.
@@ -26,6 +27,17 @@ def pytest_configure(config):
         config.add_cleanup(functools.partial(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"],
                                              ignore_errors=True))
     jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Modules with a test marked ``minutes`` first, each module's tests kept together (so
+    module fixtures are made once): pytest-xdist workers then start on the longest work
+    and end on short tests they can share, rather than one waiting on the other's last
+    long test."""
+    modules = list(dict.fromkeys(item.module for item in items))
+    long = {item.module for item in items if item.get_closest_marker("minutes")}
+    order = {module: (module not in long, i) for i, module in enumerate(modules)}
+    items.sort(key=lambda item: order[item.module])
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,12 @@ LOWER_IS_BETTER = ("error", "rank")
 ACCURACY_MARKER = "accuracy"
 CONSISTENCY_PREFIXES = ("sc_", "bc_")
 MAP_TEXT_CHARS = 60
+CEILINGS_NOTE = (
+    "What the vectors hold: *probe (space)* is a linear (ridge) probe from that space's "
+    "vectors to each fact, fitted on the training entities and scored on the same held-out "
+    "examples with the same metric; *commonest* always gives the most frequent training "
+    "answer (the median of a number). The last column divides the trained model's score by "
+    "the probe's of the space it read (for errors, below 1 is better than the probe).")
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -250,16 +256,33 @@ def _summary(per_task: Mapping, variants: Sequence[str]) -> list[str]:
             + ["", "Each mean is over the tasks where that variant has the metric.", ""])
 
 
-def _task(task: str, data: Mapping, variants: Sequence[str], figure: str, fig_dir: str
-          ) -> list[str]:
-    """One task's metric table (rows: metrics, columns: variants, best in bold) and figure."""
+def _ratio(value: Any, ceiling: Any) -> str:
+    """value ÷ ceiling with 2 decimals; "–" where either is missing or the ceiling is 0."""
+    if _missing(value) or _missing(ceiling) or float(ceiling) == 0:
+        return DASH
+    return f"{float(value) / float(ceiling):.2f}"
+
+
+def _task(task: str, data: Mapping, variants: Sequence[str], figure: str, fig_dir: str,
+          ceiling: Mapping | None = None) -> list[str]:
+    """One task's metric table (rows: metrics, columns: variants, best in bold) and figure;
+    with a ``ceiling`` (see :func:`write_report`), its columns and a ratio column after."""
     per_variant = [data.get(v, {}) for v in variants]
     metrics = _ordered_keys(per_variant, skip=("n",))
     rows = [[_cell(m)] + _metric_cells(m, [d.get(m) for d in per_variant]) for m in metrics]
     rows.append(["n"] + [DASH if _missing(d.get("n")) else str(int(d["n"]))
                          for d in per_variant])
+    header = ["metric"] + [_cell(v) for v in variants]
+    if ceiling:
+        columns = ceiling["columns"]
+        of, to = ceiling["ratio_of"], ceiling["ratio_to"]
+        header += [_cell(label) for label in columns] + [_cell(f"{of} ÷ {to}")]
+        for metric, row in zip(metrics, rows):
+            row += [_fmt(c.get(metric), metric) for c in columns.values()]
+            row.append(_ratio(data.get(of, {}).get(metric), columns.get(to, {}).get(metric)))
+        rows[-1] += [DASH] * (len(columns) + 1)
     lines = [f"### {_cell(task)}", ""]
-    lines += _table(["metric"] + [_cell(v) for v in variants], rows) + [""]
+    lines += _table(header, rows) + [""]
     if metrics:
         _plot_task(task, data, variants, metrics, os.path.join(fig_dir, figure))
         lines += [f"![{_cell(task)}](figures/{figure})", ""]
@@ -363,8 +386,10 @@ def write_report(results: Mapping, out_dir: str) -> str:
     """Writes out_dir/report.md and its figures (out_dir/figures/*.png).
 
     Returns report.md's path. ``results`` needs ``variants`` and ``per_task``; the other
-    sections (title, created, setup, variant_notes, samples, interpolation, cav, map) are
-    optional.
+    sections (title, created, setup, variant_notes, samples, interpolation, cav, map,
+    ceilings) are optional. ``ceilings[task]`` adds columns to a task's table:
+    ``{"columns": {label: {metric: value}}, "ratio_of": variant, "ratio_to": label}``,
+    the last shown as one more column, ``variant``'s value ÷ the column ``label``'s.
     """
     fig_dir = os.path.join(out_dir, "figures")
     os.makedirs(fig_dir, exist_ok=True)
@@ -372,8 +397,12 @@ def write_report(results: Mapping, out_dir: str) -> str:
     per_task = results["per_task"]
     lines = _header(results) + _summary(per_task, variants)
     lines += ["## Tasks", ""]
+    ceilings = results.get("ceilings") or {}
+    if ceilings:
+        lines += [CEILINGS_NOTE, ""]
     for i, (task, data) in enumerate(per_task.items()):
-        lines += _task(task, data, variants, f"task_{i:02d}_{_slug(task)}.png", fig_dir)
+        lines += _task(task, data, variants, f"task_{i:02d}_{_slug(task)}.png", fig_dir,
+                       ceilings.get(task))
     if results.get("interpolation"):
         lines += _interpolation(results["interpolation"], fig_dir)
     if results.get("cav"):

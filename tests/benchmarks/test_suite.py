@@ -65,6 +65,7 @@ def test_a_failing_case_is_reported_not_raised():
     assert "unknown Gemma preset 'nope'" in out["error"]
 
 
+@pytest.mark.minutes
 @pytest.mark.slow
 def test_the_suite_runs_at_tiny_shapes_on_cpu(tmp_path):
     out = tmp_path / "bench.json"

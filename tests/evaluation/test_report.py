@@ -142,6 +142,22 @@ def test_task_table_numbers_and_bold(report):
     assert user["n"][-1] == "–"
 
 
+def test_ceiling_columns_follow_the_variants(tmp_path):
+    results = make_results()
+    results["ceilings"] = {"user_profile": {
+        "columns": {"probe (users)": {"genre_accuracy": 0.25}, "commonest": {"genre_accuracy": 0.2}},
+        "ratio_of": "stage2", "ratio_to": "probe (users)"}}
+    with open(write_report(results, str(tmp_path)), encoding="utf-8") as f:
+        md = f.read()
+    user = rows(md, "### user_profile")
+    # Bold stays among the variants; 0.45 / 0.25 = 1.8.
+    assert user["genre_accuracy"] == ["0.300", "**0.500**", "0.450", "–", "0.250", "0.200", "1.80"]
+    assert user["sc_cosine"][-3:] == ["–", "–", "–"] and user["n"][-3:] == ["–", "–", "–"]
+    header = next(line for line in section(md, "### user_profile") if line.startswith("| metric"))
+    assert split_row(header)[-3:] == ["probe (users)", "commonest", "stage2 ÷ probe (users)"]
+    assert len(rows(md, "### movie_title")["n"]) == len(VARIANTS)  # no ceiling, no columns
+
+
 def test_summary_means(report):
     summary = rows(report[2], "## Summary")
     # sc_cosine: untrained (0.2+0.1)/2, stage1 (0.4+0.2)/2, stage2 (0.6+0.9)/2, text_only none.

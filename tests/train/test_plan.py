@@ -76,6 +76,7 @@ def test_the_plan_of_the_tiny_config_counts_what_the_trainer_trains():
         assert float(full_logits) > 0 and re.fullmatch(r"-?\d+%", saved)
 
 
+@pytest.mark.minutes
 def test_a_multi_space_plan_counts_what_the_trainer_logs(tmp_path, caplog):
     config = jsonl_config(tmp_path)
     spaces = {s.name: (s.dim, s.max_slots) for s in model_spaces(config.data)}

@@ -106,6 +106,7 @@ def launch_two_processes(workdir):
         for i in range(2)]
 
 
+@pytest.mark.minutes
 @pytest.mark.slow
 def test_two_processes_killed_and_resumed_match_one_device(tmp_path, single_device_run):
     processes = launch_two_processes(tmp_path)

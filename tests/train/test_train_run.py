@@ -61,6 +61,7 @@ PACKED_LORA = ("--config.data.examples_per_row=4", "--config.stage.full.lora.ran
                "--config.stage.full.trainable=('adapters/.*',)")
 
 
+@pytest.mark.minutes
 @pytest.mark.slow
 def test_killed_run_resumes_with_identical_losses(tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"

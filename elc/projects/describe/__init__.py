@@ -5,8 +5,8 @@ file) and a JSONL of ``{"id", "text"}`` descriptions. The ELM learns to write an
 description from its vector; evaluation asks it about entities held out whole.
 
 Modules: :mod:`.inputs` (reading and checking the input), :mod:`.phrasings` (the prompts),
-:mod:`.split` (held-out entities), :mod:`.prepare` (the data directory), :mod:`.chrf`
-(character n-gram F-score), :mod:`.evaluation` (generate and score), :mod:`.report`
+:mod:`.split` (held-out entities), :mod:`.prepare` (the data directory),
+:mod:`.evaluation` (generate and score, with :mod:`elc.evaluation.chrf`), :mod:`.report`
 (report.md), :mod:`.example` (a table and texts built offline, for a first run).
 """
 

@@ -8,7 +8,7 @@ Two phases, which may run on different machines (as for MovieLens):
   * score: no backbone, no checkpoint. Each answer is compared with the entity's true
     description by
       - ``sc_cosine``: the cosine between the sentence encoder's embeddings of the two;
-      - ``chrf``: the character n-gram F-score (:mod:`.chrf`, 0..100);
+      - ``chrf``: the character n-gram F-score (:mod:`elc.evaluation.chrf`, 0..100);
       - ``rank``: the rank of the true entity among all entities (training and held-out)
         by the cosine between the answer's embedding and each entity's description's
         embedding (1 is best), with recall@1 and recall@10.
@@ -33,7 +33,7 @@ from elc.evaluation.phases import (eval_dir, generate_command, generation_config
                                    variant_params)
 from elc.generation.answering import Request
 from elc.projects.describe import SPACE, TASK
-from elc.projects.describe.chrf import chrf, corpus_chrf
+from elc.evaluation.chrf import chrf, corpus_chrf
 from elc.projects.describe.prepare import read_prepared
 from elc.projects.describe.report import write_report
 

@@ -6,7 +6,11 @@ Metrics per task (see :mod:`elc.projects.movielens.facts` and :mod:`elc.evaluati
 exact facts; semantic consistency (MiniLM cosine between the answer and the movie's
 semantic vector, and the movie's rank among all movies); behavioural consistency (the
 answer mapped into the ALS space by a ridge regression fitted on training targets, then
-the Spearman correlation of item scores and the recall of the true entity).
+the Spearman correlation of item scores and the recall of the true entity); the share of
+distinct answers (whitespace aside) among the task's prompts; for movie_identity, the
+chrF (0-100, character n-grams) of the answer against the true "Title (year)". Beside them, linear probes of
+the same facts from each space's vectors and the commonest answer
+(:mod:`elc.projects.movielens.fact_probes`).
 
 Novel entities: answers for interpolations between held-out movies' vectors, scored by SC
 against the interpolated semantic vectors and by their drift from movie a to movie b; and
@@ -28,12 +32,18 @@ from elc.data.examples import Example
 from elc.projects.movielens.tasks import TASKS
 from elc.vectors.minilm import SentenceEncoder
 from elc.evaluation import concepts, consistency
+from elc.evaluation.chrf import chrf
 from elc.evaluation.answers import ANSWERS_FILE, Answer, AnswersMeta, check_settings, read_answers
+from elc.projects.movielens.fact_probes import ceilings, probe_tasks
 from elc.projects.movielens.facts import fact_metrics, liked_genres, mean_metrics
 from elc.projects.movielens.eval_data import (
     MOVIE_BEHAVIOURAL, MOVIE_SEMANTIC, SINGLE_ENTITY, USER_BEHAVIOURAL, EvalData, entity,
     generation_settings, read_examples, sample)
 from elc.evaluation.phases import eval_dir
+
+
+# Tasks whose target is a movie's title and year alone: their answers also get chrF.
+TITLE_TASKS = ("movie_identity",)
 
 
 @dataclasses.dataclass
@@ -194,6 +204,9 @@ class Scorer:
         """Mean metrics of ``answers`` to ``examples`` of ``task``."""
         rows = [fact_metrics(task, a, e.target, self.data.catalogue)
                 for e, a in zip(examples, answers)]
+        if task in TITLE_TASKS:  # inversion: how close the answer comes to the true title
+            for row, e, a in zip(rows, examples, answers):
+                row["title_chrf"] = chrf(a.strip(), e.target)
         kind = TASKS[task].kind
         per_example: dict[str, np.ndarray] = {}
         if kind in SINGLE_ENTITY:
@@ -214,7 +227,9 @@ class Scorer:
         # mean_metrics also counts the defined values of each metric ("<name>_n"); the
         # report shows one count per task and variant.
         means = {k: v for k, v in mean_metrics(rows).items() if not k.endswith("_n")}
-        return {**means, "n": len(rows)}
+        # An answer that ignores its vector is the same for every prompt.
+        distinct = len({" ".join(a.split()) for a in answers}) / len(answers) if answers else 0.0
+        return {**means, "distinct_answers": distinct, "n": len(rows)}
 
 
 def score_interpolations(found: InterpolationAnswers, scorer: Scorer) -> dict[str, Any]:
@@ -348,14 +363,16 @@ def score_answers(config, workdir: str, generate_command: str) -> dict[str, Any]
                    generate_command)
     data = EvalData.load(prepare)
     held_out = HeldOutAnswers.from_answers(answers, meta.tasks)
-    scorer = Scorer(data, SentenceEncoder.from_package(), held_out.examples,
-                    read_examples(config.data, "train"), eval_config)
+    train_examples = read_examples(config.data, "train")
+    scorer = Scorer(data, SentenceEncoder.from_package(), held_out.examples, train_examples,
+                    eval_config)
     variants = meta.variants
     per_task = {task: {variant: scorer.score(task, examples, held_out.texts[variant][task])
                        for variant in variants if task in held_out.texts.get(variant, {})}
                 for task, examples in held_out.examples.items()}
     interpolation = InterpolationAnswers.from_answers(answers, eval_config.interpolation_weights)
     last = meta.stages[-1]["name"]
+    probes = probe_tasks(held_out.examples, train_examples, data)
     results = {
         "title": f"MovieLens ELM evaluation: {config.backbone.format} {config.backbone.preset}",
         "created": datetime.date.today().isoformat(),
@@ -367,6 +384,8 @@ def score_answers(config, workdir: str, generate_command: str) -> dict[str, Any]
         "variants": variants,
         "variant_notes": _variant_notes(meta, last),
         "per_task": per_task,
+        "probes": probes,
+        "ceilings": ceilings(probes, last, prepare.movie_space),
         "samples": _samples(held_out, data, variants, eval_config.samples_per_task),
         "map": embedding_map(data, prepare.movie_space, interpolation,
                              _movie_answers(held_out, last)),

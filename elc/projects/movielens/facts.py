@@ -358,8 +358,20 @@ def _mean_defined(values: Sequence[float]) -> float:
 Metric = Callable[[Facts, Facts], float]
 
 
-def _on(compare: Callable[[object, object], float], field: str) -> Metric:
-    return lambda generated, reference: compare(generated[field], reference[field])
+@dataclasses.dataclass(frozen=True)
+class _FieldsMetric:
+    """A metric of two readings and the fields of :data:`Facts` it reads."""
+
+    compare: Metric
+    fields: tuple[str, ...]
+
+    def __call__(self, generated: Facts, reference: Facts) -> float:
+        return self.compare(generated, reference)
+
+
+def _on(compare: Callable[[object, object], float], field: str) -> _FieldsMetric:
+    return _FieldsMetric(lambda generated, reference: compare(generated[field], reference[field]),
+                         (field,))
 
 
 def _audience_demographics(generated: Facts, reference: Facts) -> float:
@@ -374,13 +386,14 @@ def _user_demographics(generated: Facts, reference: Facts) -> float:
 
 
 _TITLE_LIST = (_parse_title_list, {"title_overlap": _on(_overlap, "titles")})
-_SPECS: dict[str, tuple[Callable[[str, Catalogue], Facts], dict[str, Metric]]] = {
+_SPECS: dict[str, tuple[Callable[[str, Catalogue], Facts], dict[str, _FieldsMetric]]] = {
     "movie_identity": (_parse_identity, {"title_accuracy": _on(_accuracy, "title"),
                                          "year_accuracy": _on(_accuracy, "year")}),
     "movie_genres": (_parse_genres, {"genre_f1": _on(_f1, "genres")}),
     "movie_era": (_parse_era, {"decade_accuracy": _on(_accuracy, "decade")}),
     "movie_audience": (_parse_audience, {
-        "demographic_accuracy": _audience_demographics,
+        "demographic_accuracy": _FieldsMetric(_audience_demographics,
+                                              ("age", "gender", "occupation")),
         "rater_count_error": _on(_relative_error, "raters")}),
     "movie_reception": (_parse_reception, {"popularity_accuracy": _on(_accuracy, "popularity"),
                                            "rating_error": _on(_error, "rating")}),
@@ -400,7 +413,8 @@ _SPECS: dict[str, tuple[Callable[[str, Catalogue], Facts], dict[str, Metric]]] =
         "gender_accuracy": _on(_accuracy, "gender"),
         "occupation_accuracy": _on(_accuracy, "occupation"),
         "age_error": _on(_error, "age"),
-        "demographic_accuracy": _user_demographics}),
+        "demographic_accuracy": _FieldsMetric(_user_demographics,
+                                              ("gender", "occupation", "age"))}),
     "user_recommendations": _TITLE_LIST,
     "user_enjoys_movie": (_parse_enjoys, {"answer_accuracy": _on(_accuracy, "answer"),
                                           "rating_error": _on(_error, "rating")}),
@@ -409,6 +423,31 @@ _SPECS: dict[str, tuple[Callable[[str, Catalogue], Facts], dict[str, Metric]]] =
 FACT_METRICS: dict[str, tuple[str, ...]] = {task: tuple(metrics)
                                             for task, (_, metrics) in _SPECS.items()}
 """Task -> the names of the metrics :func:`fact_metrics` reports for it, in order."""
+
+METRIC_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    task: {name: metric.fields for name, metric in metrics.items()}
+    for task, (_, metrics) in _SPECS.items()}
+"""Task -> metric -> the fields of the task's :func:`parse_facts` reading it compares."""
+
+
+def _spec(task: str):
+    if task not in _SPECS:
+        raise ValueError(f"unknown task {task!r}; known tasks: {sorted(_SPECS)}")
+    return _SPECS[task]
+
+
+def parse_facts(task: str, text: str, catalogue: Catalogue) -> Facts:
+    """The facts ``text`` states, read as ``task``'s answers are: field -> value (None
+    where the text states none). Raises ValueError for an unknown task."""
+    return _spec(task)[0](text, catalogue)
+
+
+def facts_metrics(task: str, generated: Facts, reference: Facts,
+                  names: Sequence[str] | None = None) -> dict[str, float]:
+    """The metrics of :func:`fact_metrics` (or those of them in ``names``) on two readings
+    already made, e.g. facts a probe predicted against the reference's."""
+    return {name: float(metric(generated, reference))
+            for name, metric in _spec(task)[1].items() if names is None or name in names}
 
 
 def fact_metrics(task: str, generated: str, reference: str,
@@ -429,12 +468,8 @@ def fact_metrics(task: str, generated: str, reference: str,
     Raises:
       ValueError: unknown task.
     """
-    if task not in _SPECS:
-        raise ValueError(f"fact_metrics: unknown task {task!r}; known tasks: {sorted(_SPECS)}")
-    parse, metrics = _SPECS[task]
-    generated_facts, reference_facts = parse(generated, catalogue), parse(reference, catalogue)
-    return {name: float(metric(generated_facts, reference_facts))
-            for name, metric in metrics.items()}
+    return facts_metrics(task, parse_facts(task, generated, catalogue),
+                         parse_facts(task, reference, catalogue))
 
 
 def mean_metrics(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:

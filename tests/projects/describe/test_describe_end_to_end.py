@@ -31,6 +31,7 @@ def _launch(module, *flags):
     return result.stdout
 
 
+@pytest.mark.minutes
 @pytest.mark.slow
 def test_describe_end_to_end(tmp_path):
     table, texts = build_example(str(tmp_path / "example"), "synthetic", count=40)

@@ -183,6 +183,7 @@ def _without_times(results):
     return {**{k: v for k, v in results.items() if k != "created"}, "setup": setup}
 
 
+@pytest.mark.minutes
 @pytest.mark.slow
 @needs_recbole
 def test_saved_answers_score_without_a_model_as_the_combined_run(combined, tmp_path):

@@ -89,6 +89,14 @@ def test_pipeline_trains_evaluates_and_reports(tiny_movielens_run):
     # The true targets read back perfectly: the scoring joins answers to the right entities.
     assert identity["reference"]["title_accuracy"] == identity["reference"]["year_accuracy"] == 1
     assert identity["reference"]["n"] == identity["untrained"]["n"] == 3
+    # Three different movies' own titles: distinct answers, chrF 100 against themselves.
+    assert identity["reference"]["distinct_answers"] == 1 and identity["reference"]["title_chrf"] == 100
+    # Every task has a probed fact (movie_identity: the year); movies in both spaces.
+    assert sorted(results["probes"]) == sorted(quick_tasks)
+    assert sorted(results["probes"]["movie_genres"]["probe"]) == ["movie_behavioural",
+                                                                  "movie_semantic"]
+    assert list(results["ceilings"]["user_profile"]["columns"]) == ["probe (user_behavioural)",
+                                                                    "commonest"]
     assert "text_only" not in results["per_task"]["user_profile"]
     assert results["per_task"]["user_profile"]["reference"]["liked_genre_f1"] == 1
     assert len(results["interpolation"]["metrics"]["sc_cosine"]) == 5

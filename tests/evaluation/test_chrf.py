@@ -2,7 +2,7 @@
 
 import pytest
 
-from elc.projects.describe.chrf import chrf, chrf_statistics, corpus_chrf
+from elc.evaluation.chrf import chrf, chrf_statistics, corpus_chrf
 
 
 def test_partial_match_by_hand():
