@@ -38,7 +38,8 @@ def _shared(config, tasks) -> None:
     config.prepare = config_dict.ConfigDict(dict(
         source="recbole", path="", out_dir=out_dir, seed=0,
         holdout_movies=0.1, holdout_users=0.1,      # whole entities held out for eval
-        movie_space="movie_behavioural",             # or movie_semantic
+        # Movie tasks are asked about each of these spaces' vectors (users: behavioural).
+        movie_spaces=("movie_behavioural", "movie_semantic"),
         tasks=tasks, examples_per_entity=1,
     ))
     # Mixing: task -> fraction of its examples kept, e.g. --config.prepare.weights.movie_era=0.5
@@ -63,6 +64,7 @@ def _shared(config, tasks) -> None:
         seed=0,
         ridge_l2=1.0,
         interpolation_task="movie_summary",
+        interpolation_space="",          # empty: the last of prepare.movie_spaces
         interpolation_weights=(0.0, 0.25, 0.5, 0.75, 1.0),
         cav_task="user_profile",
     ))
@@ -88,7 +90,8 @@ def _cpu_quick(config) -> None:
     config.train.update(log_every=5, max_eval_batches=8, checkpoint_every=20)
     config.stage.adapter.update(steps=60, warmup_steps=6)
     config.stage.full.update(steps=60, learning_rate=3e-5, warmup_steps=6)
-    config.eval.update(examples_per_task=12, max_new_tokens=64, batch_size=32,
+    # 8 held-out prompts per task and movie space: 80 prompts per variant.
+    config.eval.update(examples_per_task=8, max_new_tokens=64, batch_size=32,
                        ridge_examples=400, interpolation_pairs=3,
                        cav_genres=("Comedy", "Horror"), cav_amounts=(0.0, 1.0, 2.0), cav_users=6)
 

@@ -157,7 +157,9 @@ def trend_agreement(amounts: Sequence[float], values: np.ndarray) -> dict[str, f
     Returns:
       ``"spearman"``: mean over paths of the Spearman correlation of amounts and values,
       a path whose values do not change counting as 0; ``"increased"``: the fraction of
-      paths whose last value exceeds the first.
+      paths whose last value exceeds the first; ``"steps_up"``: the fraction of steps
+      between consecutive positions, over all paths, at which the value grows (a step
+      without change counts as not moving).
     """
     amounts = _amounts("amounts", amounts)
     values = np.asarray(values, np.float64)
@@ -168,5 +170,7 @@ def trend_agreement(amounts: Sequence[float], values: np.ndarray) -> dict[str, f
         raise ValueError(f"amounts must not all be equal, got {amounts.tolist()}")
     paths = values.T
     correlations = spearman_rows(np.broadcast_to(amounts, paths.shape), paths)
+    order = np.argsort(amounts, kind="stable")
     return {"spearman": float(np.nan_to_num(correlations, nan=0.0).mean()),
-            "increased": float(np.mean(values[-1] > values[0]))}
+            "increased": float(np.mean(values[-1] > values[0])),
+            "steps_up": float(np.mean(np.diff(values[order], axis=0) > 0))}

@@ -107,6 +107,8 @@ def test_trend_agreement():
     got = trend_agreement(amounts, values)
     assert got["spearman"] == pytest.approx((1 - 1 + 0 + 0.8) / 4)
     assert got["increased"] == 0.5
+    # Steps up: path 1 all 3, path 2 none, path 3 none, path 4 two (2->3, 3->4) of 3.
+    assert got["steps_up"] == pytest.approx(5 / 12)
     with pytest.raises(ValueError, match=r"values must be \[len\(amounts\)=4, n >= 1\], got "
                                          r"shape \(3, 4\)"):
         trend_agreement(amounts, values[:3])

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from elc.data.vector_table import VectorTable
 from elc.data.examples import Example, TfdsExampleSource, read_jsonl
 from elc.projects.movielens.dataset import MovieLens, load_movielens
-from elc.projects.movielens.prepare import held_out_entities
-from elc.projects.movielens.tasks import TASKS, EntitySplit, task_data
+from elc.projects.movielens.prepare import held_out_entities, movie_spaces
+from elc.projects.movielens.tasks import MOVIE_SPACES, TASKS, EntitySplit, task_data
 from elc.evaluation import concepts
 from elc.projects.movielens.facts import Catalogue
 
@@ -38,6 +38,17 @@ def eval_tasks(config) -> list[str]:
             raise ValueError(f"config.{field} names unknown tasks {unknown}; known tasks: "
                              f"{sorted(TASKS)}")
     return tasks
+
+
+def interpolation_space(config) -> str:
+    """The movie space interpolations are asked in: ``eval.interpolation_space``, or the
+    last of ``prepare.movie_spaces`` when that is empty."""
+    spaces = movie_spaces(config.prepare)
+    space = config.eval.get("interpolation_space") or spaces[-1]
+    if space not in spaces:
+        raise ValueError(f"config.eval.interpolation_space is {space!r}; expected one of "
+                         f"config.prepare.movie_spaces {spaces}")
+    return space
 
 
 def generation_settings(config) -> dict[str, Any]:
@@ -105,14 +116,34 @@ def sample(examples: Sequence[Example], count: int, seed: int) -> list[Example]:
     return [examples[i] for i in sorted(picks)]
 
 
+def task_label(task: str, slot_keys: Iterable[str]) -> str:
+    """Where the evaluation files a task's example: ``task@space`` for a task about a movie
+    (its movie's space, so that each space is scored apart), the task's name otherwise."""
+    spaces = sorted({key.split(":")[0] for key in slot_keys} & set(MOVIE_SPACES))
+    return f"{task}@{spaces[0]}" if spaces else task
+
+
+def label_task(label: str) -> str:
+    """The task of a :func:`task_label`."""
+    return label.split("@")[0]
+
+
+def label_space(label: str) -> str | None:
+    """The movie space of a :func:`task_label`, None for a task without a movie."""
+    return label.split("@")[1] if "@" in label else None
+
+
 def held_out_examples(examples: Sequence[Example], tasks: Sequence[str], count: int,
                       seed: int) -> dict[str, list[Example]]:
-    """task -> up to ``count`` of its ``examples``, for the tasks that have any."""
-    grouped: dict[str, list[Example]] = {task: [] for task in tasks}
+    """label (:func:`task_label`) -> up to ``count`` of its ``examples``, for the labels of
+    ``tasks`` that have any, in the order of ``tasks``."""
+    grouped: dict[str, list[Example]] = {}
     for example in examples:
-        if example.task in grouped:
-            grouped[example.task].append(example)
-    return {task: sample(found, count, seed) for task, found in grouped.items() if found}
+        if example.task in tasks:
+            grouped.setdefault(task_label(example.task, example.slots), []).append(example)
+    order = {task: i for i, task in enumerate(tasks)}
+    return {label: sample(grouped[label], count, seed)
+            for label in sorted(grouped, key=lambda label: (order[label_task(label)], label))}
 
 
 def entity(example: Example, key_prefix: str) -> str:

@@ -29,7 +29,7 @@ from elc.generation.answering import GenerationConfig, Request, answer
 from elc.evaluation.phases import eval_dir, generation_config, variant_params
 from elc.projects.movielens.eval_data import (
     USER_BEHAVIOURAL, EvalData, entity, eval_tasks, generation_settings, genre_cav,
-    held_out_examples)
+    held_out_examples, interpolation_space)
 from elc.train.trainer import Run, setup_run
 
 
@@ -67,14 +67,14 @@ def _held_out(variant: str, examples: dict[str, list[Example]],
               ) -> list[Answer]:
     """Answers to the requests of every task, asked in one stream (full batches); without
     ``ask``, the true targets (the reference)."""
-    flat = [(task, i, r) for task, task_requests in requests.items()
-            for i, r in enumerate(task_requests)]
+    flat = [(key, i, r) for key, key_requests in requests.items()
+            for i, r in enumerate(key_requests)]
     texts = (ask([r for _, _, r in flat], label) if ask
-             else [examples[task][i].target for task, i, _ in flat])
+             else [examples[key][i].target for key, i, _ in flat])
     rows = []
-    for (task, i, request), text in zip(flat, texts):
-        example = examples[task][i]
-        rows.append(Answer(variant, "held_out", task, request.prompt, dict(request.slots),
+    for (label, i, request), text in zip(flat, texts):
+        example = examples[label][i]
+        rows.append(Answer(variant, "held_out", example.task, request.prompt, dict(request.slots),
                            _spaces(request.slots), text, example=i,
                            origin=example.origin or None, entities=dict(example.slots),
                            target=example.target))
@@ -156,7 +156,7 @@ def generate_answers(config, workdir: str) -> str:
                 rows += _held_out("text_only", examples, text_only, ask, "text-only prompts")
                 if eval_config.interpolation_pairs:
                     rows += _interpolations(data, examples, ask, eval_config,
-                                            prepare.movie_space)
+                                            interpolation_space(config))
                 if eval_config.cav_genres:
                     cav_rows, cavs = _cavs(data, ask, eval_config)
                     rows += cav_rows

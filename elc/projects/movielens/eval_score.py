@@ -35,10 +35,11 @@ from elc.evaluation import concepts, consistency
 from elc.evaluation.chrf import chrf
 from elc.evaluation.answers import ANSWERS_FILE, Answer, AnswersMeta, check_settings, read_answers
 from elc.projects.movielens.fact_probes import ceilings, probe_tasks
-from elc.projects.movielens.facts import fact_metrics, liked_genres, mean_metrics
+from elc.projects.movielens.facts import (fact_metrics, liked_genres, mean_metrics, parse_facts,
+                                          set_f1)
 from elc.projects.movielens.eval_data import (
     MOVIE_BEHAVIOURAL, MOVIE_SEMANTIC, SINGLE_ENTITY, USER_BEHAVIOURAL, EvalData, entity,
-    generation_settings, read_examples, sample)
+    generation_settings, interpolation_space, label_task, read_examples, sample, task_label)
 from elc.evaluation.phases import eval_dir
 
 
@@ -60,12 +61,13 @@ class HeldOutAnswers:
 
     @classmethod
     def from_answers(cls, answers: Sequence[Answer], tasks: Sequence[str]) -> HeldOutAnswers:
-        """The examples as the reference's answers record them (prompt, entities, target);
-        raises ValueError when a variant's answers do not cover exactly those examples."""
+        """The examples as the reference's answers record them (prompt, entities, target),
+        filed by ``tasks``' labels (:func:`task_label`); raises ValueError when a variant's
+        answers do not cover exactly those examples."""
         by_key: dict[tuple[str, str, int], Answer] = {}
         for a in answers:
             if a.probe == "held_out":
-                by_key[(a.variant, a.task, a.example)] = a
+                by_key[(a.variant, task_label(a.task, a.entities or a.slots), a.example)] = a
         examples = {}
         for task in tasks:
             reference = sorted((k[2], a) for k, a in by_key.items()
@@ -73,8 +75,8 @@ class HeldOutAnswers:
             if [i for i, _ in reference] != list(range(len(reference))) or not reference:
                 raise ValueError(f"the saved answers hold no complete reference for task "
                                  f"{task!r} (examples {[i for i, _ in reference]})")
-            examples[task] = [Example(a.prompt, a.target or "", dict(a.entities or a.slots), task,
-                                      a.origin or "") for _, a in reference]
+            examples[task] = [Example(a.prompt, a.target or "", dict(a.entities or a.slots),
+                                      a.task, a.origin or "") for _, a in reference]
         texts: dict[str, dict[str, list[str]]] = {}
         for (variant, task, index), a in by_key.items():
             if task not in examples or index >= len(examples[task]) or (
@@ -170,7 +172,7 @@ class Scorer:
         self.data = data
         self.text_vectors = text_vectors
         self.ridge: dict[str, consistency.RidgeMap] = {}
-        for task in examples:
+        for task in dict.fromkeys(map(label_task, examples)):
             kind = TASKS[task].kind
             if kind not in SINGLE_ENTITY:
                 continue
@@ -199,9 +201,10 @@ class Scorer:
             self.data.tables[space].vectors, target_index, ks=(10,))
         return {f"bc_{k}": v for k, v in result.items()}
 
-    def score(self, task: str, examples: Sequence[Example], answers: Sequence[str]
+    def score(self, label: str, examples: Sequence[Example], answers: Sequence[str]
               ) -> dict[str, float]:
-        """Mean metrics of ``answers`` to ``examples`` of ``task``."""
+        """Mean metrics of ``answers`` to ``examples`` filed under ``label``."""
+        task = label_task(label)
         rows = [fact_metrics(task, a, e.target, self.data.catalogue)
                 for e, a in zip(examples, answers)]
         if task in TITLE_TASKS:  # inversion: how close the answer comes to the true title
@@ -232,9 +235,34 @@ class Scorer:
         return {**means, "distinct_answers": distinct, "n": len(rows)}
 
 
+def facts_toward_b(found: InterpolationAnswers, data: EvalData) -> np.ndarray:
+    """[weights, pairs]: how much more each answer's genres and decade match movie b's than
+    movie a's. The genre F1 with b's genres minus that with a's, plus 1 if the answer's
+    decade is b's and minus 1 if it is a's (from its year where it states one). The true
+    genres are read by the same parser as the answer's."""
+    catalogue = data.catalogue
+    toward = np.zeros((len(found.weights), len(found.pairs)))
+    for w in range(len(found.weights)):
+        for p, pair in enumerate(found.pairs):
+            facts = parse_facts(found.task, found.texts[w * len(found.pairs) + p], catalogue)
+            year = facts.get("year")
+            decade = facts.get("decade") or (year // 10 * 10 if year else None)
+            for sign, movie_id in ((-1, pair[0]), (1, pair[1])):
+                movie = data.ml.movies[int(movie_id)]
+                truth = parse_facts("movie_genres", ", ".join(movie.genres), catalogue)["genres"]
+                if "genres" in facts and truth:
+                    toward[w, p] += sign * set_f1(facts["genres"], truth)
+                if decade is not None and movie.year:
+                    toward[w, p] += sign * float(decade == movie.year // 10 * 10)
+    return toward
+
+
 def score_interpolations(found: InterpolationAnswers, scorer: Scorer) -> dict[str, Any]:
     """SC of the answers against the interpolated semantic vectors, BC against the
-    interpolated behavioural ones, and whether they drift from movie a to movie b."""
+    interpolated behavioural ones, and whether they drift from movie a to movie b: in
+    MiniLM space, and in the genres and decade they state (``facts_toward_b``, see
+    :func:`facts_toward_b`; its ``steps_up`` is the share of steps from one weight to the
+    next at which the answers move toward b)."""
     data, weights, task = scorer.data, found.weights, found.task
     a_ids, b_ids = [a for a, _ in found.pairs], [b for _, b in found.pairs]
     vectors = scorer.text_vectors.encode(found.texts).reshape(len(weights), len(a_ids), -1)
@@ -259,9 +287,12 @@ def score_interpolations(found: InterpolationAnswers, scorer: Scorer) -> dict[st
     samples = [{"a": titles[a_ids[p]], "b": titles[b_ids[p]], "weight": weights[w],
                 "text": found.texts[w * len(a_ids) + p]}
                for p in range(min(2, len(a_ids))) for w in range(len(weights))]
-    return {"weights": weights, "task": task, "metrics": metrics,
-            "trend": {f"b_minus_a_{k}": v
-                      for k, v in concepts.trend_agreement(weights, drift).items()},
+    toward = facts_toward_b(found, data)
+    metrics["facts_toward_b"] = toward.mean(axis=1).tolist()
+    trend = {f"b_minus_a_{k}": v for k, v in concepts.trend_agreement(weights, drift).items()}
+    trend.update({f"facts_toward_b_{k}": v
+                  for k, v in concepts.trend_agreement(weights, toward).items()})
+    return {"weights": weights, "task": task, "metrics": metrics, "trend": trend,
             "samples": samples, "pairs": [[titles[a], titles[b]] for a, b in found.pairs],
             "variant": found.variant}
 
@@ -338,12 +369,13 @@ def _samples(held_out: HeldOutAnswers, data: EvalData, variants: Sequence[str], 
     return samples
 
 
-def _movie_answers(held_out: HeldOutAnswers, variant: str) -> dict[str, str]:
-    """Movie id -> the first answer ``variant`` gave about it (summaries first)."""
+def _movie_answers(held_out: HeldOutAnswers, variant: str, space: str) -> dict[str, str]:
+    """Movie id -> the first answer ``variant`` gave about it in ``space`` (summaries first)."""
     movie_answers: dict[str, str] = {}
     for task in ("movie_summary", "movie_identity", "movie_genres"):
-        for example, text in zip(held_out.examples.get(task, []),
-                                 held_out.texts.get(variant, {}).get(task, [])):
+        label = f"{task}@{space}"
+        for example, text in zip(held_out.examples.get(label, []),
+                                 held_out.texts.get(variant, {}).get(label, [])):
             movie_answers.setdefault(entity(example, "movie"), text)
     return movie_answers
 
@@ -385,10 +417,10 @@ def score_answers(config, workdir: str, generate_command: str) -> dict[str, Any]
         "variant_notes": _variant_notes(meta, last),
         "per_task": per_task,
         "probes": probes,
-        "ceilings": ceilings(probes, last, prepare.movie_space),
+        "ceilings": ceilings(probes, last),
         "samples": _samples(held_out, data, variants, eval_config.samples_per_task),
-        "map": embedding_map(data, prepare.movie_space, interpolation,
-                             _movie_answers(held_out, last)),
+        "map": embedding_map(data, interpolation_space(config), interpolation,
+                             _movie_answers(held_out, last, interpolation_space(config))),
     }
     if interpolation:
         results["interpolation"] = score_interpolations(interpolation, scorer)

@@ -19,7 +19,7 @@ from typing import Any
 from elc.data.examples import Example
 from elc.evaluation.probes import LinearProbe, commonest
 from elc.projects.movielens.eval_data import (MOVIE_BEHAVIOURAL, MOVIE_SEMANTIC, USER_BEHAVIOURAL,
-                                               EvalData, entity)
+                                               EvalData, entity, label_space, label_task)
 from elc.projects.movielens.facts import METRIC_FIELDS, facts_metrics, mean_metrics, parse_facts
 from elc.projects.movielens.tasks import TASKS
 
@@ -106,26 +106,27 @@ def probe_task(task: str, held_out: Sequence[Example], train_examples: Sequence[
 
 def probe_tasks(examples: dict[str, list[Example]], train_examples: Sequence[Example],
                 data: EvalData) -> dict[str, dict[str, Any]]:
-    """:func:`probe_task` of every single-entity task in ``examples`` (task -> held-out
-    examples) that has probed metrics."""
+    """:func:`probe_task` of every single-entity task in ``examples`` (label, see
+    :func:`elc.projects.movielens.eval_data.task_label` -> held-out examples) that has
+    probed metrics, by label."""
     found = {}
-    for task, held_out in examples.items():
+    for label, held_out in examples.items():
+        task = label_task(label)
         if TASKS[task].kind in SPACES_OF_KIND:
             result = probe_task(task, held_out, train_examples, data)
             if result is not None:
-                found[task] = result
+                found[label] = result
     return found
 
 
-def ceilings(probed: dict[str, dict[str, Any]], variant: str, movie_space: str
-             ) -> dict[str, dict[str, Any]]:
-    """The report's extra columns per task (see :func:`elc.evaluation.report.write_report`):
+def ceilings(probed: dict[str, dict[str, Any]], variant: str) -> dict[str, dict[str, Any]]:
+    """The report's extra columns per label (see :func:`elc.evaluation.report.write_report`):
     a probe per space and the commonest answer, and ``variant`` ÷ the probe of the space the
-    ELM read (``movie_space`` for movie tasks, the user space for user tasks)."""
+    ELM read (the label's movie space, or the user space)."""
     found = {}
-    for task, result in probed.items():
-        space = movie_space if TASKS[task].kind == "movie" else USER_BEHAVIOURAL
+    for label, result in probed.items():
+        space = label_space(label) or USER_BEHAVIOURAL
         columns = {f"probe ({s})": metrics for s, metrics in result["probe"].items()}
-        found[task] = {"columns": {**columns, "commonest": result["commonest"]},
+        found[label] = {"columns": {**columns, "commonest": result["commonest"]},
                        "ratio_of": variant, "ratio_to": f"probe ({space})"}
     return found

@@ -313,8 +313,9 @@ def _relative_error(generated: float | None, reference: float | None) -> float:
     return abs(generated - reference) / abs(reference)
 
 
-def _f1(generated: frozenset | None, reference: frozenset | None) -> float:
-    """Set F1; both stating the empty set ("They share no genre") is a match."""
+def set_f1(generated: frozenset | None, reference: frozenset | None) -> float:
+    """Set F1 of a reading against the reference's: NaN if the reference states none, 0 if
+    the reading does not; both stating the empty set ("They share no genre") is a match."""
     if reference is None:
         return math.nan
     if generated is None:
@@ -389,7 +390,7 @@ _TITLE_LIST = (_parse_title_list, {"title_overlap": _on(_overlap, "titles")})
 _SPECS: dict[str, tuple[Callable[[str, Catalogue], Facts], dict[str, _FieldsMetric]]] = {
     "movie_identity": (_parse_identity, {"title_accuracy": _on(_accuracy, "title"),
                                          "year_accuracy": _on(_accuracy, "year")}),
-    "movie_genres": (_parse_genres, {"genre_f1": _on(_f1, "genres")}),
+    "movie_genres": (_parse_genres, {"genre_f1": _on(set_f1, "genres")}),
     "movie_era": (_parse_era, {"decade_accuracy": _on(_accuracy, "decade")}),
     "movie_audience": (_parse_audience, {
         "demographic_accuracy": _FieldsMetric(_audience_demographics,
@@ -400,13 +401,13 @@ _SPECS: dict[str, tuple[Callable[[str, Catalogue], Facts], dict[str, _FieldsMetr
     "movie_similar": _TITLE_LIST,
     "movie_summary": (_parse_summary, {"title_accuracy": _on(_accuracy, "title"),
                                        "year_accuracy": _on(_accuracy, "year"),
-                                       "genre_f1": _on(_f1, "genres"),
+                                       "genre_f1": _on(set_f1, "genres"),
                                        "rating_error": _on(_error, "rating")}),
     "movie_compare": (_parse_compare, {
-        "shared_genre_f1": _on(_f1, "shared"),
+        "shared_genre_f1": _on(set_f1, "shared"),
         "more_popular_accuracy": _on(_accuracy, "more_popular"),
         "better_rated_accuracy": _on(_accuracy, "better_rated")}),
-    "user_profile": (_parse_profile, {"liked_genre_f1": _on(_f1, "liked"),
+    "user_profile": (_parse_profile, {"liked_genre_f1": _on(set_f1, "liked"),
                                       "favourite_overlap": _on(_overlap, "favourites"),
                                       "rating_error": _on(_error, "rating")}),
     "user_demographics": (_parse_demographics, {

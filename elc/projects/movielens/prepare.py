@@ -7,7 +7,8 @@
 3. Embeds each movie's text ("Title (year). Genres: ...") with MiniLM: ``movie_semantic.npz``.
 4. Behavioural neighbours (cosine of ALS movie vectors) and recommendations (highest ALS
    scores among unrated movies) feed the similar-movies and recommendation tasks.
-5. Holds out whole movies and users, builds the task examples, and writes them as
+5. Holds out whole movies and users, builds the task examples (movie tasks once per space
+   of ``prepare.movie_spaces``), and writes them as
    ``train.jsonl`` / ``eval.jsonl`` and as the TFDS dataset ``elc_examples`` under ``tfds/``.
 """
 
@@ -25,7 +26,8 @@ from absl import logging
 from elc.data.vector_table import VectorTable
 from elc.data.examples import Example
 from elc.projects.movielens.dataset import MovieLens, load_movielens
-from elc.projects.movielens.tasks import EntitySplit, build_examples, split_entities
+from elc.projects.movielens.tasks import (KIND_ROLES, MOVIE_SPACES, TASKS, EntitySplit,
+                                          build_examples, split_entities)
 from elc.data.tfds_writer import write_tfds_examples
 from elc.vectors.als import AlsConfig, fit_als
 from elc.vectors.minilm import SentenceEncoder
@@ -55,6 +57,24 @@ def held_out_entities(ml: MovieLens, prepare: Any) -> EntitySplit:
     """The movies and users a config's ``prepare`` section holds out for evaluation."""
     return split_entities(ml, movie_fraction=prepare.holdout_movies,
                           user_fraction=prepare.holdout_users, seed=prepare.seed)
+
+
+def movie_spaces(prepare: Any) -> tuple[str, ...]:
+    """``prepare.movie_spaces``, checked: one or more distinct spaces of MOVIE_SPACES."""
+    spaces = tuple(prepare.movie_spaces)
+    if not spaces or len(set(spaces)) != len(spaces) or not set(spaces) <= set(MOVIE_SPACES):
+        raise ValueError(f"config.prepare.movie_spaces is {spaces!r}; expected one or more "
+                         f"distinct spaces of {MOVIE_SPACES}")
+    return spaces
+
+
+def tasks_per_movie_space(prepare: Any) -> list[tuple[str, list[str]]]:
+    """(movie space, tasks to build in it): every task in the first space, then only the
+    tasks with a movie in each further space (a user task needs no second copy)."""
+    spaces = movie_spaces(prepare)
+    tasks = list(prepare.tasks)
+    with_movie = [t for t in tasks if t in TASKS and "movie" in KIND_ROLES[TASKS[t].kind]]
+    return [(spaces[0], tasks)] + [(space, with_movie) for space in spaces[1:]]
 
 
 def settings_record(prepare: Any) -> dict[str, Any]:
@@ -118,13 +138,18 @@ def prepare_movielens(prepare: Any, out_dir: str) -> dict[str, Any]:
     recommendations = {int(user_ids[i]): [int(movie_ids[j]) for j in row]
                        for i, row in enumerate(best)}
     split = held_out_entities(ml, prepare)
-    spaces = {"movie": prepare.movie_space, "user": "user_behavioural"}
-    examples = {part: build_examples(ml, tasks=list(prepare.tasks), spaces=spaces, split=split,
-                                     part=part, seed=prepare.seed, neighbours=neighbours,
-                                     user_recommendations=recommendations,
-                                     examples_per_entity=prepare.examples_per_entity,
-                                     weights=dict(prepare.weights))
-                for part in ("train", "eval")}
+    examples = {}
+    for part in ("train", "eval"):
+        examples[part] = []
+        # Tasks about movies once per movie space, the others (user tasks) once.
+        for index, (movie_space, tasks) in enumerate(tasks_per_movie_space(prepare)):
+            # All weights with all tasks, so that build_examples names a weight of no task.
+            weights = {t: w for t, w in prepare.weights.items() if index == 0 or t in tasks}
+            examples[part] += build_examples(
+                ml, tasks=tasks, spaces={"movie": movie_space, "user": "user_behavioural"},
+                split=split, part=part, seed=prepare.seed, neighbours=neighbours,
+                user_recommendations=recommendations,
+                examples_per_entity=prepare.examples_per_entity, weights=weights)
     for part, part_examples in examples.items():
         _write_jsonl(os.path.join(out_dir, f"{part}.jsonl"), part_examples)
     timings["tasks"] = time.time() - start

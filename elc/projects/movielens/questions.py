@@ -16,7 +16,7 @@ from elc.evaluation import concepts
 from elc.generation.answering import Request
 from elc.projects.movielens.dataset import load_movielens
 from elc.projects.movielens.eval_data import USER_BEHAVIOURAL, genre_cav
-from elc.projects.movielens.prepare import held_out_entities
+from elc.projects.movielens.prepare import held_out_entities, movie_spaces
 from elc.projects.movielens.tasks import TASKS
 
 
@@ -60,9 +60,10 @@ def _vector(kind: str, table: VectorTable, entity_id: str):
 def requests(questions: Questions, prepare, tables: dict[str, VectorTable]
              ) -> list[tuple[str, Request]]:
     """(label, request) for every question, in the order movies, interpolations, users,
-    CAV shifts. ``prepare`` is the config's prepare section (movie space, data source,
-    held-out split); ``tables`` maps space names to their tables."""
-    movie_space = prepare.movie_space
+    CAV shifts. ``prepare`` is the config's prepare section (movie spaces, of which movies
+    are asked about the first; data source; held-out split); ``tables`` maps space names
+    to their tables."""
+    movie_space = movie_spaces(prepare)[0]
     for space in (movie_space, USER_BEHAVIOURAL):
         if tables.get(space) is None:
             raise QuestionError("config", f"the config's data.spaces has no table for {space!r}")

@@ -223,9 +223,11 @@ def test_scores_come_from_the_saved_answers(combined, tmp_path):
         "reference", "movie_identity", 0) else a for a in answers]
     write_answers(str(tmp_path / "eval"), answers, meta)
     scored, _ = _score_without_model(flags, tmp_path, tmp_path)
-    identity = scored["per_task"]["movie_identity"]
-    assert identity["reference"]["title_accuracy"] == pytest.approx(2 / 3)
-    assert identity["full"] == results["per_task"]["movie_identity"]["full"]
+    # Example 0 of movie_identity in each movie space.
+    for label in ("movie_identity@movie_behavioural", "movie_identity@movie_semantic"):
+        identity = scored["per_task"][label]
+        assert identity["reference"]["title_accuracy"] == pytest.approx(2 / 3)
+        assert identity["full"] == results["per_task"][label]["full"]
 
 
 @pytest.mark.slow

@@ -82,19 +82,28 @@ def test_pipeline_trains_evaluates_and_reports(tiny_movielens_run):
     assert sorted(os.listdir(workdir / "checkpoints")) == ["2", "4"]
     results = json.loads((workdir / "eval" / "results.json").read_text())
     assert results["variants"] == ["untrained", "adapter", "full", "text_only", "reference"]
-    quick_tasks = ["movie_identity", "movie_genres", "movie_summary", "user_profile",
-                   "user_demographics"]  # movie_era has weight 0
-    assert sorted(results["per_task"]) == sorted(quick_tasks)
-    identity = results["per_task"]["movie_identity"]
-    # The true targets read back perfectly: the scoring joins answers to the right entities.
-    assert identity["reference"]["title_accuracy"] == identity["reference"]["year_accuracy"] == 1
-    assert identity["reference"]["n"] == identity["untrained"]["n"] == 3
-    # Three different movies' own titles: distinct answers, chrF 100 against themselves.
-    assert identity["reference"]["distinct_answers"] == 1 and identity["reference"]["title_chrf"] == 100
-    # Every task has a probed fact (movie_identity: the year); movies in both spaces.
-    assert sorted(results["probes"]) == sorted(quick_tasks)
-    assert sorted(results["probes"]["movie_genres"]["probe"]) == ["movie_behavioural",
-                                                                  "movie_semantic"]
+    # Movie tasks (movie_era has weight 0) are asked in both movie spaces, user tasks once.
+    labels = [f"{task}@{space}" for task in ("movie_identity", "movie_genres", "movie_summary")
+              for space in ("movie_behavioural", "movie_semantic")]
+    labels += ["user_profile", "user_demographics"]
+    assert list(results["per_task"]) == labels
+    for space in ("movie_behavioural", "movie_semantic"):
+        identity = results["per_task"][f"movie_identity@{space}"]
+        # The true targets read back perfectly: the scoring joins answers to the right
+        # entities.
+        assert identity["reference"]["title_accuracy"] == 1
+        assert identity["reference"]["year_accuracy"] == 1
+        assert identity["reference"]["n"] == identity["untrained"]["n"] == 3
+        # Three different movies' own titles: all distinct, chrF 100 against themselves.
+        assert identity["reference"]["distinct_answers"] == 1
+        assert identity["reference"]["title_chrf"] == 100
+    # Every task has a probed fact (movie_identity: the year), from each space that holds
+    # its entities; the last column compares with the probe of the space asked about.
+    assert list(results["probes"]) == labels
+    assert sorted(results["probes"]["movie_genres@movie_semantic"]["probe"]) == [
+        "movie_behavioural", "movie_semantic"]
+    assert results["ceilings"]["movie_genres@movie_semantic"]["ratio_to"] == (
+        "probe (movie_semantic)")
     assert list(results["ceilings"]["user_profile"]["columns"]) == ["probe (user_behavioural)",
                                                                     "commonest"]
     assert "text_only" not in results["per_task"]["user_profile"]

@@ -8,7 +8,7 @@ from elc.data.vector_table import VectorTable
 from elc.projects.movielens import questions
 from elc.projects.movielens.tasks import TASKS
 
-PREPARE = config_dict.ConfigDict(dict(movie_space="movie_behavioural", source="recbole",
+PREPARE = config_dict.ConfigDict(dict(movie_spaces=("movie_behavioural",), source="recbole",
                                       path="", holdout_movies=0.1, holdout_users=0.1, seed=0))
 
 
