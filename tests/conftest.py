@@ -12,7 +12,7 @@ import tempfile
 
 import jax
 import pytest
-from helpers import ROOT, prepare_flags, tiny_movielens_run_flags
+from helpers import ROOT, load_config, prepare_flags, tiny_movielens_run_flags
 
 
 def pytest_configure(config):
@@ -80,6 +80,15 @@ def prepared(tmp_path_factory):
     out = once_per_run(tmp_path_factory, "movielens", lambda out: _run_launcher(
         ["launch.prepare_data", *prepare_flags(out)]))
     return out, json.loads((out / "report.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def prepared_eval_data(prepared):
+    """(config, EvalData) of the cpu_quick MovieLens config reading the prepared data."""
+    from elc.projects.movielens.eval_data import EvalData
+    config = load_config("movielens_elm", "cpu_quick")
+    config.prepare.out_dir = str(prepared[0])
+    return config, EvalData.load(config.prepare)
 
 
 @pytest.fixture(scope="session")

@@ -105,6 +105,7 @@ class InterpolationAnswers:
     pairs: list[tuple[str, str]]
     points: np.ndarray
     texts: list[str]
+    space: str = ""  # the movie space of the points
 
     @classmethod
     def from_answers(cls, answers: Sequence[Answer], weights: Sequence[float]
@@ -125,7 +126,7 @@ class InterpolationAnswers:
         space = rows[0].spaces[0]
         points = np.array([[a.slots[space] for a in per_weight] for per_weight in grid])
         return cls(rows[0].variant, rows[0].task, weights, pairs, points,
-                   [a.answer for a in rows])
+                   [a.answer for a in rows], space)
 
 
 @dataclasses.dataclass
@@ -292,7 +293,8 @@ def score_interpolations(found: InterpolationAnswers, scorer: Scorer) -> dict[st
     trend = {f"b_minus_a_{k}": v for k, v in concepts.trend_agreement(weights, drift).items()}
     trend.update({f"facts_toward_b_{k}": v
                   for k, v in concepts.trend_agreement(weights, toward).items()})
-    return {"weights": weights, "task": task, "metrics": metrics, "trend": trend,
+    return {"weights": weights, "task": task, "space": found.space, "metrics": metrics,
+            "trend": trend,
             "samples": samples, "pairs": [[titles[a], titles[b]] for a, b in found.pairs],
             "variant": found.variant}
 

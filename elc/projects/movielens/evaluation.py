@@ -6,8 +6,8 @@ Two phases, which may run on different machines:
     header ``answers_meta.json`` (see :mod:`elc.evaluation.answers`); wants an accelerator.
   * score (:mod:`elc.projects.movielens.eval_score`): scores the saved answers (facts, MiniLM
     semantic consistency, ridge maps into the ALS spaces, interpolations, CAVs) and writes
-    ``WORKDIR/eval/results.json`` and ``WORKDIR/eval/report.md``; loads no backbone and no
-    checkpoint.
+    ``WORKDIR/eval/results.json``, ``WORKDIR/eval/summary.json`` and
+    ``WORKDIR/eval/report.md``; loads no backbone and no checkpoint.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from elc.evaluation import phases
 from elc.evaluation.report import write_report
 from elc.projects.movielens import eval_generate, eval_score
 from elc.projects.movielens.eval_data import eval_tasks
+from elc.projects.movielens.summary import write_summary
 
 
 def evaluate_and_report(config, workdir: str, phase: str = "all",
@@ -33,4 +34,11 @@ def evaluate_and_report(config, workdir: str, phase: str = "all",
     return phases.run_phases(phase, workdir,
                              lambda: eval_generate.generate_answers(config, workdir),
                              lambda: eval_score.score_answers(config, workdir, hint),
-                             lambda results, out_dir: write_report(results, out_dir))
+                             _summary_and_report)
+
+
+def _summary_and_report(results: dict, out_dir: str) -> str:
+    """Writes ``summary.json`` (:mod:`elc.projects.movielens.summary`), then the report;
+    returns the report's path."""
+    write_summary(results, out_dir)
+    return write_report(results, out_dir)

@@ -1,9 +1,9 @@
 """Information ceilings: linear probes of the evaluation's facts on the prepared ML-100k."""
 
 import pytest
-from helpers import load_config, needs_recbole
+from helpers import needs_recbole
 
-from elc.projects.movielens.eval_data import EvalData, read_examples
+from elc.projects.movielens.eval_data import read_examples
 from elc.projects.movielens.fact_probes import probe_task, probed_metrics
 
 pytestmark = needs_recbole
@@ -19,11 +19,8 @@ def test_metrics_on_facts_no_probe_predicts_are_left_out():
 
 
 @pytest.mark.slow
-def test_semantic_vectors_hold_genres_and_behavioural_ones_less(prepared):
-    out, _ = prepared
-    config = load_config("movielens_elm", "cpu_quick")
-    config.prepare.out_dir = str(out)
-    data = EvalData.load(config.prepare)
+def test_semantic_vectors_hold_genres_and_behavioural_ones_less(prepared_eval_data):
+    config, data = prepared_eval_data
     held_out = [e for e in read_examples(config.data, "eval") if e.task == "movie_genres"]
     result = probe_task("movie_genres", held_out, read_examples(config.data, "train"), data)
     assert result["n"] == len(held_out) >= 100 and result["train"] > 1000

@@ -2,20 +2,16 @@
 
 import numpy as np
 import pytest
-from helpers import load_config, needs_recbole
+from helpers import needs_recbole
 
-from elc.projects.movielens.eval_data import EvalData
 from elc.projects.movielens.eval_score import InterpolationAnswers, facts_toward_b
 
 pytestmark = needs_recbole
 
 
 @pytest.mark.slow
-def test_answers_move_from_a_to_b_by_their_genres_and_decade(prepared):
-    out, _ = prepared
-    config = load_config("movielens_elm", "cpu_quick")
-    config.prepare.out_dir = str(out)
-    data = EvalData.load(config.prepare)
+def test_answers_move_from_a_to_b_by_their_genres_and_decade(prepared_eval_data):
+    _, data = prepared_eval_data
     # ML-100k: movie 1 is Toy Story (1995; Animation, Children's, Comedy), movie 172 The
     # Empire Strikes Back (1980; Action, Adventure, Drama, Romance, Sci-Fi, War).
     texts = ["Some Film (1995): Animation and Comedy.",   # F1 with a 2*2/5, decade a's

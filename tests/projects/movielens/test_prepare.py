@@ -106,6 +106,14 @@ def test_pipeline_trains_evaluates_and_reports(tiny_movielens_run):
         "probe (movie_semantic)")
     assert list(results["ceilings"]["user_profile"]["columns"]) == ["probe (user_behavioural)",
                                                                     "commonest"]
+    summary = json.loads((workdir / "eval" / "summary.json").read_text())
+    assert summary["judged"] == "full" and sorted(summary["spaces"]) == ["movie_behavioural",
+                                                                         "movie_semantic"]
+    assert summary["spaces"]["movie_semantic"]["genre_f1"]["probe (movie_semantic)"] == (
+        results["probes"]["movie_genres@movie_semantic"]["probe"]["movie_semantic"]["genre_f1"])
+    assert summary["interpolation"]["space"] == "movie_semantic"
+    assert len(summary["goals"]) == 8 and all(set(goal) == {"name", "value", "goal", "met"}
+                                              for goal in summary["goals"])
     assert "text_only" not in results["per_task"]["user_profile"]
     assert results["per_task"]["user_profile"]["reference"]["liked_genre_f1"] == 1
     assert len(results["interpolation"]["metrics"]["sc_cosine"]) == 5
