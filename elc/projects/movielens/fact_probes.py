@@ -13,6 +13,7 @@ an audience's shares) gets no probe score.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,21 +52,64 @@ def _training_facts(task: str, train_examples: Sequence[Example], data: EvalData
                     ) -> tuple[list[str], list[dict[str, Any]]]:
     """(entity ids, facts) of ``task``'s training examples, one per entity."""
     kind = TASKS[task].kind
-    ids, facts = [], []
+    facts: dict[str, dict[str, Any]] = {}
     for example in train_examples:
-        if example.task != task:
-            continue
-        entity_id = entity(example, kind)
-        if entity_id not in ids:
-            ids.append(entity_id)
-            facts.append(parse_facts(task, example.target, data.catalogue))
-    return ids, facts
+        if example.task == task:
+            entity_id = entity(example, kind)
+            if entity_id not in facts:
+                facts[entity_id] = parse_facts(task, example.target, data.catalogue)
+    return list(facts), list(facts.values())
 
 
 def _scores(task: str, predicted: Sequence[dict[str, Any]], references: Sequence[dict[str, Any]],
             metrics: Sequence[str]) -> dict[str, float]:
     rows = [facts_metrics(task, p, r, metrics) for p, r in zip(predicted, references)]
     return {name: value for name, value in mean_metrics(rows).items() if not name.endswith("_n")}
+
+
+@dataclasses.dataclass
+class _TaskProbes:
+    """What a task's probes learnt from its training entities, shared by its labels."""
+
+    train: int
+    commonest: dict[str, Any]
+    probes: dict[str, dict[str, LinearProbe]]  # space -> field -> probe
+
+
+def _fit_task(task: str, train_examples: Sequence[Example], data: EvalData
+              ) -> _TaskProbes | None:
+    """The commonest facts and the probes of ``task``; None without probed metrics or with
+    fewer than 2 training entities."""
+    ids, facts = _training_facts(task, train_examples, data)
+    if not probed_metrics(task) or len(ids) < 2:
+        return None
+    fields = PROBED_FIELDS[task]
+    probes = {space: {field: LinearProbe.fit(data.rows(space, ids), [f[field] for f in facts],
+                                             how)
+                      for field, how in fields.items()}
+              for space in SPACES_OF_KIND[TASKS[task].kind] if space in data.tables}
+    return _TaskProbes(len(ids), {field: commonest([f[field] for f in facts], how)
+                                  for field, how in fields.items()}, probes)
+
+
+def _score_task(task: str, fitted: _TaskProbes, held_out: Sequence[Example], data: EvalData
+                ) -> dict[str, Any]:
+    metrics = probed_metrics(task)
+    references = [parse_facts(task, e.target, data.catalogue) for e in held_out]
+    held_out_ids = [entity(e, TASKS[task].kind) for e in held_out]
+    result: dict[str, Any] = {
+        "metrics": metrics, "n": len(held_out), "train": fitted.train,
+        "commonest": _scores(task, [fitted.commonest] * len(held_out), references, metrics),
+        "probe": {}, "l2": {}}
+    for space, probes in fitted.probes.items():
+        vectors = data.rows(space, held_out_ids)
+        predicted = [{} for _ in held_out]
+        for field, probe in probes.items():
+            for row, value in zip(predicted, probe.predict(vectors)):
+                row[field] = value
+        result["probe"][space] = _scores(task, predicted, references, metrics)
+        result["l2"][space] = {field: probe.l2 for field, probe in probes.items()}
+    return result
 
 
 def probe_task(task: str, held_out: Sequence[Example], train_examples: Sequence[Example],
@@ -76,46 +120,25 @@ def probe_task(task: str, held_out: Sequence[Example], train_examples: Sequence[
     ``{"metrics": [...], "commonest": {metric: mean}, "probe": {space: {metric: mean}},
     "l2": {space: {field: penalty}}, "n": held-out examples, "train": training entities}``.
     """
-    metrics = probed_metrics(task)
-    kind = TASKS[task].kind
-    ids, facts = _training_facts(task, train_examples, data)
-    if not metrics or len(ids) < 2:
-        return None
-    fields = PROBED_FIELDS[task]
-    references = [parse_facts(task, e.target, data.catalogue) for e in held_out]
-    held_out_ids = [entity(e, kind) for e in held_out]
-    constant = {field: commonest([f[field] for f in facts], how) for field, how in fields.items()}
-    result: dict[str, Any] = {
-        "metrics": metrics, "n": len(held_out), "train": len(ids),
-        "commonest": _scores(task, [constant] * len(held_out), references, metrics),
-        "probe": {}, "l2": {}}
-    for space in SPACES_OF_KIND[kind]:
-        if space not in data.tables:
-            continue
-        train_vectors, test_vectors = data.rows(space, ids), data.rows(space, held_out_ids)
-        predicted = [{} for _ in held_out]
-        result["l2"][space] = {}
-        for field, how in fields.items():
-            probe = LinearProbe.fit(train_vectors, [f[field] for f in facts], how)
-            result["l2"][space][field] = probe.l2
-            for row, value in zip(predicted, probe.predict(test_vectors)):
-                row[field] = value
-        result["probe"][space] = _scores(task, predicted, references, metrics)
-    return result
+    fitted = _fit_task(task, train_examples, data)
+    return None if fitted is None else _score_task(task, fitted, held_out, data)
 
 
 def probe_tasks(examples: dict[str, list[Example]], train_examples: Sequence[Example],
                 data: EvalData) -> dict[str, dict[str, Any]]:
     """:func:`probe_task` of every single-entity task in ``examples`` (label, see
     :func:`elc.projects.movielens.eval_data.task_label` -> held-out examples) that has
-    probed metrics, by label."""
+    probed metrics, by label. A task's probes are fitted once for all its labels."""
+    fitted: dict[str, _TaskProbes | None] = {}
     found = {}
     for label, held_out in examples.items():
         task = label_task(label)
-        if TASKS[task].kind in SPACES_OF_KIND:
-            result = probe_task(task, held_out, train_examples, data)
-            if result is not None:
-                found[label] = result
+        if TASKS[task].kind not in SPACES_OF_KIND:
+            continue
+        if task not in fitted:
+            fitted[task] = _fit_task(task, train_examples, data)
+        if fitted[task] is not None:
+            found[label] = _score_task(task, fitted[task], held_out, data)
     return found
 
 
