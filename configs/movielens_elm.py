@@ -54,7 +54,10 @@ def _shared(config, tasks) -> None:
         name: dict(table=out_dir + f"/{name}.npz", ids="", dim=0, max_slots=2)
         for name in ("movie_behavioural", "movie_semantic", "user_behavioural")})
     config.train.update(eval_every=1000)
-    config.stage.adapter.update(learning_rate=1e-3)
+    # Stage 1 at 1e-2: after 25 steps of cpu_quick the held-out loss was 3.20, against
+    # 3.48 at 1e-3. In stage 2 the adapters keep learning at 30x the backbone's rate.
+    config.stage.adapter.update(learning_rate=1e-2)
+    config.stage.full.update(lr_multipliers=(("adapters/.*", 30.0),))
     # Evaluation; its sizes (examples_per_task, max_new_tokens, batch_size, ridge_examples:
     # training examples per task for the BC map, interpolation_pairs, cav_genres,
     # cav_amounts, cav_users) are set by each variant.
@@ -89,7 +92,10 @@ def _cpu_quick(config) -> None:
     config.data.update(max_length=96, batch_size=8, eval_batch_size=8)
     config.train.update(log_every=5, max_eval_batches=8, checkpoint_every=20)
     config.stage.adapter.update(steps=60, warmup_steps=6)
-    config.stage.full.update(steps=60, learning_rate=3e-5, warmup_steps=6)
+    # The 168M-parameter embedding table stays frozen: stage 2 steps take 9.4 s instead
+    # of 12.2 s on 2 cores, at the same loss after 10 steps.
+    config.stage.full.update(steps=60, learning_rate=3e-5, warmup_steps=6,
+                             trainable=("adapters/.*", "backbone/(?!embedder/).*"))
     # 8 held-out prompts per task and movie space: 80 prompts per variant.
     config.eval.update(examples_per_task=8, max_new_tokens=64, batch_size=32,
                        ridge_examples=400, interpolation_pairs=3,

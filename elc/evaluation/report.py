@@ -256,6 +256,41 @@ def _summary(per_task: Mapping, variants: Sequence[str]) -> list[str]:
             + ["", "Each mean is over the tasks where that variant has the metric.", ""])
 
 
+def _blind_metrics(per_task: Mapping, variants: Sequence[str], ceiling: str = "reference",
+                   floor: str = "untrained") -> list[str]:
+    """A note naming the metrics on which the ``ceiling`` variant (the true texts) does not
+    beat the ``floor`` (the untrained model): on this data they cannot tell variants apart."""
+    if ceiling not in variants or floor not in variants:
+        return []
+    blind = []
+    for task, data in per_task.items():
+        top, bottom = data.get(ceiling, {}), data.get(floor, {})
+        for metric in _ordered_keys([top, bottom], skip=("n",)):
+            a, b = top.get(metric), bottom.get(metric)
+            if _missing(a) or _missing(b):
+                continue
+            beaten = float(a) < float(b) if _lower_is_better(metric) else float(a) > float(b)
+            if not beaten:
+                blind.append(f"{_cell(task)}: {_cell(metric)}")
+    if not blind:
+        return [f"Every metric ranks {ceiling} above {floor}.", ""]
+    return [f"Metrics on which {ceiling} does not beat {floor} (they cannot tell variants "
+            f"apart on these examples): " + "; ".join(blind) + ".", ""]
+
+
+def _goals(goals: Sequence[Mapping]) -> list[str]:
+    """The quality bar of the run: each goal with its value, target and whether it is met."""
+    def value(v: Any) -> str:
+        if isinstance(v, (list, tuple)):
+            return ", ".join(_fmt(x) for x in v)
+        return _fmt(v)
+
+    verdict = {True: "yes", False: "**no**", None: DASH}
+    rows = [[_cell(g["name"]), value(g["value"]), _cell(g["target"]), verdict[g["met"]]]
+            for g in goals]
+    return ["## Goals", ""] + _table(["goal", "value", "target", "met"], rows) + [""]
+
+
 def _ratio(value: Any, ceiling: Any) -> str:
     """value ÷ ceiling with 2 decimals; "–" where either is missing or the ceiling is 0."""
     if _missing(value) or _missing(ceiling) or float(ceiling) == 0:
@@ -386,8 +421,9 @@ def write_report(results: Mapping, out_dir: str) -> str:
     """Writes out_dir/report.md and its figures (out_dir/figures/*.png).
 
     Returns report.md's path. ``results`` needs ``variants`` and ``per_task``; the other
-    sections (title, created, setup, variant_notes, samples, interpolation, cav, map,
-    ceilings) are optional. ``ceilings[task]`` adds columns to a task's table:
+    sections (title, created, setup, variant_notes, goals, samples, interpolation, cav, map,
+    ceilings) are optional. ``goals`` is a list of ``{"name", "value", "target", "met"}``
+    (``met``: True, False or None for not judged). ``ceilings[task]`` adds columns to a task's table:
     ``{"columns": {label: {metric: value}}, "ratio_of": variant, "ratio_to": label}``,
     the last shown as one more column, ``variant``'s value ÷ the column ``label``'s.
     """
@@ -396,6 +432,9 @@ def write_report(results: Mapping, out_dir: str) -> str:
     variants = list(results["variants"])
     per_task = results["per_task"]
     lines = _header(results) + _summary(per_task, variants)
+    lines += _blind_metrics(per_task, variants)
+    if results.get("goals"):
+        lines += _goals(results["goals"])
     lines += ["## Tasks", ""]
     ceilings = results.get("ceilings") or {}
     if ceilings:

@@ -72,7 +72,8 @@ def stages_from_config(config) -> list[Stage]:
             optimizer = OptimizerConfig(
                 learning_rate=spec.learning_rate, warmup_steps=spec.warmup_steps,
                 decay_steps=spec.steps, final_lr_ratio=spec.final_lr_ratio,
-                weight_decay=spec.weight_decay, clip_norm=spec.clip_norm)
+                weight_decay=spec.weight_decay, clip_norm=spec.clip_norm,
+                lr_multipliers=tuple(tuple(pair) for pair in spec.get("lr_multipliers", ())))
             lora = (LoraConfig(rank=lora_spec.rank, alpha=lora_spec.alpha,
                                dropout=lora_spec.dropout, targets=tuple(lora_spec.targets))
                     if lora_spec is not None and lora_spec.rank else None)

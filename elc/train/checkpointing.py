@@ -63,6 +63,7 @@ class Checkpointer:
                          "memory, where an asynchronous save would hold a second copy of it")
             async_save = False
         self.async_save = async_save  # whether a save returns before its arrays are written
+        self._save_every = save_every
         preservation = checkpoint_managers.AnyPreservationPolicy([
             checkpoint_managers.LatestN(keep), checkpoint_managers.CustomSteps(preserve_steps)])
         options = ocp.CheckpointManagerOptions(
@@ -79,8 +80,12 @@ class Checkpointer:
 
     def save(self, step: int, state: Any, record: dict, *, force: bool = False) -> bool:
         """Saves when ``step`` is due (or ``force``); returns whether it saved."""
+        # Due-ness is decided here: orbax also saves the first step it sees, which would
+        # write a whole state right after every start.
+        if not force and step % self._save_every:
+            return False
         saved = self._manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), record=ocp.args.JsonSave(record)), force=force)
+            state=ocp.args.StandardSave(state), record=ocp.args.JsonSave(record)), force=True)
         if saved and self._host_memory:
             release_freed_host_memory()
         return saved

@@ -84,12 +84,17 @@ def elm_config() -> ml_collections.ConfigDict:
     # embedding table frozen in a full stage:
     #   --config.stage.full.trainable='("adapters/.*", "backbone/(?!embedder/).*")'
     config.stage = ml_collections.ConfigDict()
+    # lr_multipliers: (regex, factor) pairs; matching parameters learn at factor x the
+    # stage's rate, e.g. (("adapters/.*", 30.0),) keeps adapters learning fast in a stage
+    # that fine-tunes the backbone gently.
     config.stage.adapter = ml_collections.ConfigDict(dict(
         steps=100, learning_rate=1e-3, warmup_steps=10, final_lr_ratio=0.1,
-        weight_decay=0.0, clip_norm=1.0, trainable=("adapters/.*",), lora=lora_config()))
+        weight_decay=0.0, clip_norm=1.0, trainable=("adapters/.*",), lr_multipliers=(),
+        lora=lora_config()))
     config.stage.full = ml_collections.ConfigDict(dict(
         steps=100, learning_rate=1e-5, warmup_steps=10, final_lr_ratio=0.1,
-        weight_decay=0.0, clip_norm=1.0, trainable=(".*",), lora=lora_config()))
+        weight_decay=0.0, clip_norm=1.0, trainable=(".*",), lr_multipliers=(),
+        lora=lora_config()))
     return config
 
 

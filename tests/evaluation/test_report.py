@@ -218,3 +218,21 @@ def test_missing_sections_are_skipped(tmp_path):
 def test_deterministic(report, tmp_path):
     with open(write_report(make_results(), str(tmp_path)), encoding="utf-8") as f:
         assert f.read() == report[2]
+
+
+def test_metrics_the_reference_does_not_beat_are_named(tmp_path):
+    per_task = {
+        "a": {"untrained": {"acc": 0.2, "error": 3.0, "n": 4},
+              "reference": {"acc": 0.9, "error": 1.0, "n": 4}},
+        "b": {"untrained": {"acc": 0.0, "bc_rank": 400.0, "recall": 0.0},
+              "reference": {"acc": 0.0, "bc_rank": 500.0, "recall": float("nan")}},
+    }
+    results = {"variants": ["untrained", "reference"], "per_task": per_task}
+    with open(write_report(results, str(tmp_path)), encoding="utf-8") as f:
+        md = f.read()
+    # a: both better (error lower); b: a tie and a worse rank; a NaN is not judged.
+    note = next(line for line in md.splitlines() if line.startswith("Metrics on which"))
+    assert note.endswith("b: acc; b: bc_rank.")
+    results["per_task"] = {"a": per_task["a"]}
+    with open(write_report(results, str(tmp_path)), encoding="utf-8") as f:
+        assert "Every metric ranks reference above untrained." in f.read()

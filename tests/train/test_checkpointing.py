@@ -39,3 +39,13 @@ def test_save_is_complete_when_it_returns(tmp_path):
     assert other.restore_record(3) == {"stage": "one"}
     other.close()
     checkpointer.close()
+
+
+def test_saves_on_multiples_of_save_every_and_when_forced(tmp_path):
+    checkpointer = Checkpointer(str(tmp_path), save_every=5, keep=10)
+    state = {"params": jnp.zeros(3)}
+    saved = [step for step in range(1, 13)
+             if checkpointer.save(step, state, {}, force=step == 12)]
+    # Not the first step a run sees: a restart would otherwise write a whole state at once.
+    assert saved == [5, 10, 12]
+    checkpointer.close()

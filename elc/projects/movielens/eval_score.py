@@ -200,7 +200,9 @@ class Scorer:
         result = consistency.behavioural_consistency(
             self.ridge[task].predict(text_vectors), true, self.data.tables[other].vectors,
             self.data.tables[space].vectors, target_index, ks=(10,))
-        return {f"bc_{k}": v for k, v in result.items()}
+        # Recall@10 among 1,682 movies or 943 users is 0 even for the reference texts on
+        # ML-100k: it cannot tell variants apart. The rank keeps its signal.
+        return {f"bc_{k}": v for k, v in result.items() if not k.startswith("recall@")}
 
     def score(self, label: str, examples: Sequence[Example], answers: Sequence[str]
               ) -> dict[str, float]:

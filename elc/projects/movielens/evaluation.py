@@ -16,7 +16,7 @@ from elc.evaluation import phases
 from elc.evaluation.report import write_report
 from elc.projects.movielens import eval_generate, eval_score
 from elc.projects.movielens.eval_data import eval_tasks
-from elc.projects.movielens.summary import write_summary
+from elc.projects.movielens.summary import goals, write_summary
 
 
 def evaluate_and_report(config, workdir: str, phase: str = "all",
@@ -38,7 +38,7 @@ def evaluate_and_report(config, workdir: str, phase: str = "all",
 
 
 def _summary_and_report(results: dict, out_dir: str) -> str:
-    """Writes ``summary.json`` (:mod:`elc.projects.movielens.summary`), then the report;
-    returns the report's path."""
+    """Writes ``summary.json`` (:mod:`elc.projects.movielens.summary`), then the report
+    with the main job's goals; returns the report's path."""
     write_summary(results, out_dir)
-    return write_report(results, out_dir)
+    return write_report({**results, "goals": goals(results)}, out_dir)

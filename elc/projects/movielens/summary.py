@@ -1,9 +1,20 @@
-"""The headline of a MovieLens evaluation, ``WORKDIR/eval/summary.json``: per movie space
-and for users, the facts that show whether the ELM reads its vectors, beside their linear
-probe and commonest answer, and the quality bar of the main job, each goal with its value.
+"""The numbers of a MovieLens evaluation as one flat object, ``WORKDIR/eval/summary.json``,
+and the main job's goals judged on them.
 
-Read from the results the scoring phase writes (``results.json``); the last variant
-before ``text_only`` is the trained model the goals judge.
+Every key is ``task/metric/space/variant`` and every value a finite number, so that a
+sweep reads one file per run:
+  * ``space`` is the movie space a movie task was asked about, ``user_behavioural`` for the
+    user tasks;
+  * ``variant`` is a model variant (``untrained``, ``adapter``, ``full``), a baseline
+    (``text_only``, ``reference``), or a ceiling: ``probe`` (the linear probe from the
+    vectors of the task's own space), ``probe_<space>`` (from another space's vectors),
+    ``commonest`` (always the commonest training answer);
+  * interpolations and CAV shifts are filed under their task with metrics
+    ``interpolation_<trend>`` and ``cav_<genre>_<trend>``.
+Missing and NaN values are left out.
+
+Read from the results the scoring phase writes (``results.json``); the goals judge the
+last model variant before the baselines.
 """
 
 from __future__ import annotations
@@ -15,42 +26,64 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from elc.evaluation.answers import write_atomically
-from elc.projects.movielens.eval_data import MOVIE_BEHAVIOURAL, MOVIE_SEMANTIC
+from elc.projects.movielens.eval_data import (MOVIE_BEHAVIOURAL, MOVIE_SEMANTIC,
+                                              USER_BEHAVIOURAL, label_space, label_task)
 
 SUMMARY_FILE = "summary.json"
 BASELINES = ("text_only", "reference")
+PROBE, COMMONEST = "probe", "commonest"
 
 
-def _stages(variants: Sequence[str]) -> list[str]:
+def stages(variants: Sequence[str]) -> list[str]:
     """The model variants in training order (untrained first), baselines left out."""
     return [v for v in variants if v not in BASELINES]
 
 
-def _value(results: Mapping, label: str, variant: str, metric: str) -> float | None:
-    value = results["per_task"].get(label, {}).get(variant, {}).get(metric)
-    return None if value is None or math.isnan(value) else float(value)
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if math.isnan(value) or math.isinf(value) else float(value)
 
 
-def _with_ceilings(results: Mapping, label: str, metric: str, stages: Sequence[str]
-                   ) -> dict[str, float | None]:
-    """The metric for each stage, then each ceiling column of the label (probes,
-    commonest)."""
-    row = {stage: _value(results, label, stage, metric) for stage in stages}
-    for column, values in results.get("ceilings", {}).get(label, {}).get("columns", {}).items():
-        value = values.get(metric)
-        row[column] = None if value is None or math.isnan(value) else float(value)
-    return row
+def _ceiling_variant(column: str, space: str) -> str:
+    """The summary's variant for a ceilings column: "probe (movie_semantic)" -> probe
+    (the task's own space) or probe_movie_semantic; commonest stays."""
+    if not column.startswith(f"{PROBE} ("):
+        return column
+    probed = column[len(PROBE) + 2:-1]
+    return PROBE if probed == space else f"{PROBE}_{probed}"
 
 
-def _mean_over(results: Mapping, labels: Sequence[str], variant: str, metric: str
-               ) -> float | None:
-    values = [v for v in (_value(results, label, variant, metric) for label in labels)
-              if v is not None]
-    return sum(values) / len(values) if values else None
+def flatten(results: Mapping[str, Any]) -> dict[str, float]:
+    """The summary of a MovieLens ``results`` dict (see the module docstring)."""
+    flat: dict[str, float] = {}
+
+    def put(task: str, metric: str, space: str, variant: str, value: Any) -> None:
+        number = _number(value)
+        if number is not None:
+            flat[f"{task}/{metric}/{space}/{variant}"] = number
+
+    for label, by_variant in results["per_task"].items():
+        task, space = label_task(label), label_space(label) or USER_BEHAVIOURAL
+        for variant, metrics in by_variant.items():
+            for metric, value in metrics.items():
+                put(task, metric, space, variant, value)
+        for column, metrics in results.get("ceilings", {}).get(label, {}).get(
+                "columns", {}).items():
+            for metric, value in metrics.items():
+                put(task, metric, space, _ceiling_variant(column, space), value)
+    interpolation = results.get("interpolation") or {}
+    for trend, value in interpolation.get("trend", {}).items():
+        put(interpolation["task"], f"interpolation_{trend}", interpolation["space"],
+            interpolation["variant"], value)
+    for genre, cav in (results.get("cav") or {}).items():
+        for trend, value in cav.get("trend", {}).items():
+            put(cav["task"], f"cav_{genre}_{trend}", USER_BEHAVIOURAL, cav["variant"], value)
+    return flat
 
 
-def _goal(name: str, value: Any, goal: str, met: bool | None) -> dict[str, Any]:
-    return {"name": name, "value": value, "goal": goal, "met": met}
+def _goal(name: str, value: Any, target: str, met: bool | None) -> dict[str, Any]:
+    return {"name": name, "value": value, "target": target, "met": met}
 
 
 def _at_least(name: str, value: float | None, bound: float | None, strict: bool = False
@@ -60,65 +93,51 @@ def _at_least(name: str, value: float | None, bound: float | None, strict: bool 
     return _goal(name, value, f"{'>' if strict else '>='} {bound}", met)
 
 
-def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
-    """The summary of a MovieLens ``results`` dict (see the module docstring)."""
-    stages = _stages(results["variants"])
-    last = stages[-1]
-    spaces: dict[str, Any] = {}
-    for space in (MOVIE_BEHAVIOURAL, MOVIE_SEMANTIC):
-        labels = [label for label in results["per_task"] if label.endswith(f"@{space}")]
-        if not labels:
-            continue
-        spaces[space] = {
-            "genre_f1": _with_ceilings(results, f"movie_genres@{space}", "genre_f1", stages),
-            "decade_accuracy": _with_ceilings(results, f"movie_era@{space}", "decade_accuracy",
-                                              stages),
-            "year_accuracy": _with_ceilings(results, f"movie_identity@{space}", "year_accuracy",
-                                            stages),
-            "title_accuracy": {s: _value(results, f"movie_identity@{space}", s,
-                                         "title_accuracy") for s in stages},
-            "title_chrf": {s: _value(results, f"movie_identity@{space}", s, "title_chrf")
-                           for s in stages},
-            "distinct_genre_answers": {s: _value(results, f"movie_genres@{space}", s,
-                                                 "distinct_answers") for s in stages},
-            "sc_cosine": {s: _mean_over(results, labels, s, "sc_cosine") for s in stages},
-        }
-    users = {"liked_genre_f1": _with_ceilings(results, "user_profile", "liked_genre_f1", stages),
-             "demographic_accuracy": _with_ceilings(results, "user_demographics",
-                                                    "demographic_accuracy", stages)}
-    interpolation = results.get("interpolation") or {}
-    trend = interpolation.get("trend", {})
-    steps_toward_b = trend.get("facts_toward_b_steps_up")
-    cav = {genre: section.get("trend", {}).get("likes_increased")
-           for genre, section in (results.get("cav") or {}).items()}
+def _mean_sc(flat: Mapping[str, float], space: str, variant: str) -> float | None:
+    """Semantic consistency averaged over the tasks asked about ``space``."""
+    values = [v for k, v in flat.items() if k.endswith(f"/sc_cosine/{space}/{variant}")]
+    return sum(values) / len(values) if values else None
 
-    semantic = spaces.get(MOVIE_SEMANTIC, {})
-    behavioural = spaces.get(MOVIE_BEHAVIOURAL, {})
-    goals = [
-        _at_least("semantic genre F1", semantic.get("genre_f1", {}).get(last), 0.80),
-        _at_least("semantic decade accuracy", semantic.get("decade_accuracy", {}).get(last),
+
+def goals(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The main job's quality bar, judged on the last model variant: each goal's name,
+    value, target and whether it is met (None where the value is missing)."""
+    flat = flatten(results)
+    order = stages(results["variants"])
+    last = order[-1]
+
+    def at(task: str, metric: str, space: str, variant: str = last) -> float | None:
+        return flat.get(f"{task}/{metric}/{space}/{variant}")
+
+    semantic, behavioural = MOVIE_SEMANTIC, MOVIE_BEHAVIOURAL
+    interpolation = results.get("interpolation") or {}
+    found = [
+        _at_least("semantic genre F1", at("movie_genres", "genre_f1", semantic), 0.80),
+        _at_least("semantic decade accuracy", at("movie_era", "decade_accuracy", semantic),
                   0.90),
         _at_least("semantic distinct movie_genres answers",
-                  semantic.get("distinct_genre_answers", {}).get(last), 0.5),
-        _at_least("interpolation steps toward movie b", steps_toward_b, 0.5, strict=True),
+                  at("movie_genres", "distinct_answers", semantic), 0.5),
+        _at_least("interpolation steps toward movie b", flat.get(
+            f"{interpolation.get('task')}/interpolation_facts_toward_b_steps_up/"
+            f"{interpolation.get('space')}/{interpolation.get('variant')}"), 0.5, strict=True),
         _at_least("behavioural genre F1 against its probe",
-                  behavioural.get("genre_f1", {}).get(last),
-                  behavioural.get("genre_f1", {}).get(f"probe ({MOVIE_BEHAVIOURAL})")),
-        _at_least("semantic exact titles", semantic.get("title_accuracy", {}).get(last), 0.1),
+                  at("movie_genres", "genre_f1", behavioural),
+                  at("movie_genres", "genre_f1", behavioural, PROBE)),
+        _at_least("semantic exact titles", at("movie_identity", "title_accuracy", semantic),
+                  0.1),
     ]
-    for space, found in spaces.items():
-        sc = [found["sc_cosine"][s] for s in stages]
-        ordered = None if None in sc else all(a < b for a, b in zip(sc, sc[1:]))
-        goals.append(_goal(f"{space} SC rises stage by stage", sc, " < ".join(stages), ordered))
-    return {"judged": last, "stages": stages, "spaces": spaces, "users": users,
-            "interpolation": {"space": interpolation.get("space"),
-                              "steps_toward_b": steps_toward_b},
-            "cav_likes_increased": cav, "goals": goals}
+    for space in (behavioural, semantic):
+        sc = [_mean_sc(flat, space, stage) for stage in order]
+        if all(value is None for value in sc):
+            continue
+        rising = None if None in sc else all(a < b for a, b in zip(sc, sc[1:]))
+        found.append(_goal(f"{space} SC rises stage by stage", sc, " < ".join(order), rising))
+    return found
 
 
 def write_summary(results: Mapping[str, Any], out_dir: str) -> str:
-    """Writes ``out_dir/summary.json`` (strict JSON: missing values as null); returns its
-    path."""
+    """Writes ``out_dir/summary.json`` (keys sorted); returns its path."""
     path = os.path.join(out_dir, SUMMARY_FILE)
-    write_atomically(path, json.dumps(summarize(results), indent=1, allow_nan=False))
+    write_atomically(path, json.dumps(flatten(results), indent=0, sort_keys=True,
+                                      allow_nan=False))
     return path

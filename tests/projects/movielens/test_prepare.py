@@ -107,18 +107,22 @@ def test_pipeline_trains_evaluates_and_reports(tiny_movielens_run):
     assert list(results["ceilings"]["user_profile"]["columns"]) == ["probe (user_behavioural)",
                                                                     "commonest"]
     summary = json.loads((workdir / "eval" / "summary.json").read_text())
-    assert summary["judged"] == "full" and sorted(summary["spaces"]) == ["movie_behavioural",
-                                                                         "movie_semantic"]
-    assert summary["spaces"]["movie_semantic"]["genre_f1"]["probe (movie_semantic)"] == (
+    assert summary["movie_genres/genre_f1/movie_semantic/probe"] == (
         results["probes"]["movie_genres@movie_semantic"]["probe"]["movie_semantic"]["genre_f1"])
-    assert summary["interpolation"]["space"] == "movie_semantic"
-    assert len(summary["goals"]) == 8 and all(set(goal) == {"name", "value", "goal", "met"}
-                                              for goal in summary["goals"])
+    assert summary["movie_genres/genre_f1/movie_behavioural/probe_movie_semantic"] == (
+        results["probes"]["movie_genres@movie_behavioural"]["probe"]["movie_semantic"][
+            "genre_f1"])
+    for variant in ("untrained", "adapter", "full", "text_only", "reference", "commonest"):
+        assert 0 <= summary[f"movie_genres/genre_f1/movie_semantic/{variant}"] <= 1
+    assert summary["user_profile/liked_genre_f1/user_behavioural/full"] == (
+        results["per_task"]["user_profile"]["full"]["liked_genre_f1"])
+    assert "movie_summary/interpolation_facts_toward_b_steps_up/movie_semantic/full" in summary
     assert "text_only" not in results["per_task"]["user_profile"]
     assert results["per_task"]["user_profile"]["reference"]["liked_genre_f1"] == 1
     assert len(results["interpolation"]["metrics"]["sc_cosine"]) == 5
     assert results["cav"]["Comedy"]["amounts"] == [0.0, 2.0]
     report = (workdir / "eval" / "report.md").read_text()
+    assert "| semantic genre F1 |" in report.split("## Goals")[1].split("## Tasks")[0]
     for figure in re.findall(r"\]\((figures/[^)]+)\)", report):
         assert (workdir / "eval" / figure).stat().st_size > 1000
 

@@ -1,10 +1,12 @@
-"""summary.json: the headline numbers and the main job's goals, from a hand-made results."""
+"""summary.json (flat task/metric/space/variant keys) and the main job's goals, from a
+hand-made results."""
 
 import json
 
 import pytest
 
-from elc.projects.movielens.summary import summarize, write_summary
+from elc.evaluation.report import write_report
+from elc.projects.movielens.summary import flatten, goals, write_summary
 
 STAGES = ["untrained", "adapter", "full"]
 
@@ -16,28 +18,59 @@ def results():
             "movie_genres@movie_semantic": {
                 "untrained": {"genre_f1": 0.1, "distinct_answers": 0.125, "sc_cosine": 0.1},
                 "adapter": {"genre_f1": 0.5, "distinct_answers": 0.5, "sc_cosine": 0.2},
-                "full": {"genre_f1": 0.85, "distinct_answers": 0.75, "sc_cosine": 0.3},
+                "full": {"genre_f1": 0.85, "distinct_answers": 0.75, "sc_cosine": 0.3,
+                         "n": 8},
                 "reference": {"genre_f1": 1.0, "sc_cosine": 0.9}},
             "movie_era@movie_semantic": {
                 "untrained": {"sc_cosine": 0.0}, "adapter": {"sc_cosine": 0.4},
                 "full": {"decade_accuracy": 0.875, "sc_cosine": 0.5}},
             "movie_genres@movie_behavioural": {
                 "untrained": {"sc_cosine": 0.1}, "adapter": {"sc_cosine": 0.3},
-                "full": {"genre_f1": 0.5, "sc_cosine": 0.2}},
+                "full": {"genre_f1": 0.5, "sc_cosine": 0.2, "bc_spearman": float("nan")}},
             "user_profile": {"full": {"liked_genre_f1": 0.4}},
         },
         "ceilings": {"movie_genres@movie_behavioural": {"columns": {
             "probe (movie_behavioural)": {"genre_f1": 0.54},
-            "probe (movie_semantic)": {"genre_f1": 0.95}, "commonest": {"genre_f1": 0.36}}}},
-        "interpolation": {"space": "movie_semantic",
+            "probe (movie_semantic)": {"genre_f1": 0.95}, "commonest": {"genre_f1": 0.36}},
+            "ratio_of": "full", "ratio_to": "probe (movie_behavioural)"}},
+        "interpolation": {"space": "movie_semantic", "task": "movie_summary", "variant": "full",
                           "trend": {"facts_toward_b_steps_up": 0.5}},
+        "cav": {"Comedy": {"task": "user_profile", "variant": "full",
+                           "trend": {"likes_increased": 0.75}}},
     }
 
 
+def test_keys_are_task_metric_space_variant():
+    flat = flatten(results())
+    assert flat["movie_genres/genre_f1/movie_semantic/full"] == 0.85
+    assert flat["movie_genres/genre_f1/movie_semantic/reference"] == 1.0
+    assert flat["movie_genres/n/movie_semantic/full"] == 8
+    # Users are asked about their behavioural vectors.
+    assert flat["user_profile/liked_genre_f1/user_behavioural/full"] == 0.4
+    # The probe of the task's own space is "probe"; another space's is named.
+    assert flat["movie_genres/genre_f1/movie_behavioural/probe"] == 0.54
+    assert flat["movie_genres/genre_f1/movie_behavioural/probe_movie_semantic"] == 0.95
+    assert flat["movie_genres/genre_f1/movie_behavioural/commonest"] == 0.36
+    assert flat["movie_summary/interpolation_facts_toward_b_steps_up/movie_semantic/full"] == 0.5
+    assert flat["user_profile/cav_Comedy_likes_increased/user_behavioural/full"] == 0.75
+    # NaN is left out, not written.
+    assert "movie_genres/bc_spearman/movie_behavioural/full" not in flat
+    # Per task 12, 4, 4 (the NaN left out) and 1 values; 3 ceilings, 1 interpolation, 1 CAV.
+    assert len(flat) == 12 + 4 + 4 + 1 + 3 + 1 + 1
+    assert all(key.count("/") == 3 for key in flat)
+
+
+def test_summary_file_is_strict_json_of_numbers(tmp_path):
+    path = write_summary(results(), str(tmp_path))
+    text = open(path).read()
+    assert "NaN" not in text
+    loaded = json.loads(text)
+    assert loaded == flatten(results())
+    assert all(isinstance(v, (int, float)) for v in loaded.values())
+
+
 def test_goals_are_judged_on_the_last_stage():
-    summary = summarize(results())
-    assert summary["judged"] == "full" and summary["stages"] == STAGES
-    met = {goal["name"]: (goal["value"], goal["met"]) for goal in summary["goals"]}
+    met = {goal["name"]: (goal["value"], goal["met"]) for goal in goals(results())}
     assert met["semantic genre F1"] == (0.85, True)
     assert met["semantic decade accuracy"] == (0.875, False)
     assert met["semantic distinct movie_genres answers"] == (0.75, True)
@@ -50,12 +83,9 @@ def test_goals_are_judged_on_the_last_stage():
     assert met["movie_behavioural SC rises stage by stage"] == ([0.1, 0.3, 0.2], False)
 
 
-def test_each_space_shows_the_stages_beside_the_probes(tmp_path):
-    summary = summarize(results())
-    assert summary["spaces"]["movie_behavioural"]["genre_f1"] == {
-        "untrained": None, "adapter": None, "full": 0.5, "probe (movie_behavioural)": 0.54,
-        "probe (movie_semantic)": 0.95, "commonest": 0.36}
-    assert summary["users"]["liked_genre_f1"]["full"] == 0.4
-    assert summary["interpolation"] == {"space": "movie_semantic", "steps_toward_b": 0.5}
-    path = write_summary(results(), str(tmp_path))
-    assert json.loads(open(path).read()) == json.loads(json.dumps(summary))
+def test_report_shows_the_goals(tmp_path):
+    report = open(write_report({**results(), "goals": goals(results())}, str(tmp_path))).read()
+    assert "## Goals" in report
+    assert "| semantic genre F1 | 0.850 | >= 0.8 | yes |" in report
+    assert "| behavioural genre F1 against its probe | 0.500 | >= 0.54 | **no** |" in report
+    assert "| semantic exact titles | – | >= 0.1 | – |" in report
