@@ -126,6 +126,7 @@ def test_phases_run_their_steps(phase, expected, tmp_path, monkeypatch):
     monkeypatch.setattr(eval_score, "score_answers",
                         lambda config, workdir, hint: calls.append("score") or {"n": 1.0})
     monkeypatch.setattr(evaluation, "write_summary", lambda results, out: "summary.json")
+    monkeypatch.setattr(evaluation, "goals", lambda results: [])
     monkeypatch.setattr(evaluation, "write_report", lambda results, out: "report.md")
     os.makedirs(tmp_path / "eval")
     path = evaluation.evaluate_and_report(_movielens_config(), str(tmp_path), phase)
