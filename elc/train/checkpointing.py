@@ -67,7 +67,7 @@ class Checkpointer:
         preservation = checkpoint_managers.AnyPreservationPolicy([
             checkpoint_managers.LatestN(keep), checkpoint_managers.CustomSteps(preserve_steps)])
         options = ocp.CheckpointManagerOptions(
-            save_interval_steps=save_every, preservation_policy=preservation,
+            preservation_policy=preservation,
             enable_async_checkpointing=async_save,
             # A run killed mid-save leaves a temporary directory; clear it on restart.
             cleanup_tmp_directories=True)
