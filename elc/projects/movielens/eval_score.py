@@ -244,19 +244,24 @@ def facts_toward_b(found: InterpolationAnswers, data: EvalData) -> np.ndarray:
     decade is b's and minus 1 if it is a's (from its year where it states one). The true
     genres are read by the same parser as the answer's."""
     catalogue = data.catalogue
+    # (sign, true genres, year) of movies a and b of each pair, read once for all weights.
+    truths = []
+    for pair in found.pairs:
+        movies = [data.ml.movies[int(movie_id)] for movie_id in pair]
+        truths.append([(sign, parse_facts("movie_genres", ", ".join(movie.genres),
+                                          catalogue)["genres"], movie.year)
+                       for sign, movie in zip((-1, 1), movies)])
     toward = np.zeros((len(found.weights), len(found.pairs)))
     for w in range(len(found.weights)):
-        for p, pair in enumerate(found.pairs):
+        for p, pair_truths in enumerate(truths):
             facts = parse_facts(found.task, found.texts[w * len(found.pairs) + p], catalogue)
             year = facts.get("year")
             decade = facts.get("decade") or (year // 10 * 10 if year else None)
-            for sign, movie_id in ((-1, pair[0]), (1, pair[1])):
-                movie = data.ml.movies[int(movie_id)]
-                truth = parse_facts("movie_genres", ", ".join(movie.genres), catalogue)["genres"]
-                if "genres" in facts and truth:
-                    toward[w, p] += sign * set_f1(facts["genres"], truth)
-                if decade is not None and movie.year:
-                    toward[w, p] += sign * float(decade == movie.year // 10 * 10)
+            for sign, genres, movie_year in pair_truths:
+                if "genres" in facts and genres:
+                    toward[w, p] += sign * set_f1(facts["genres"], genres)
+                if decade is not None and movie_year:
+                    toward[w, p] += sign * float(decade == movie_year // 10 * 10)
     return toward
 
 
