@@ -97,7 +97,8 @@ class AnswersMeta:
       settings: flat config field -> value of every setting that decides what was asked
         and answered (see ``generation_settings`` in :mod:`elc.projects.movielens.evaluation`);
         scoring with a config that differs in any of them is an error.
-      stages: the training stages, each {"name", "steps", "trainable"}.
+      stages: the training stages, each {"name", "steps", "trainable", "eval"}; "eval"
+        holds the held-out metrics logged at the end of the stage (``eval/`` dropped).
       variants: the variants in report order.
       tasks: the tasks with held-out examples, in report order.
       generation: max_new_tokens, batch_size, temperature, top_k, top_p, seed.

@@ -291,6 +291,19 @@ def _goals(goals: Sequence[Mapping]) -> list[str]:
     return ["## Goals", ""] + _table(["goal", "value", "target", "met"], rows) + [""]
 
 
+def _vector_use(stages: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """Each stage's held-out loss beside the loss when the examples of a batch swap
+    vectors (the trainer's end-of-stage evaluation)."""
+    rows = [[_cell(stage), _fmt(m["loss"]), _fmt(m["loss"] + m["vector_gain"]),
+             _fmt(m["vector_gain"])] for stage, m in stages.items()]
+    return (["## What the model takes from its vectors", "",
+             "Held-out loss (nats per target token) at the end of each stage, and with the "
+             "examples of each batch given each other's vectors. A model that reads its "
+             "vectors loses by the swap; a gain near 0 means the answers do not depend on "
+             "the vector at all.", ""]
+            + _table(["stage", "loss", "loss, vectors swapped", "vector gain"], rows) + [""])
+
+
 def _ratio(value: Any, ceiling: Any) -> str:
     """value ÷ ceiling with 2 decimals; "–" where either is missing or the ceiling is 0."""
     if _missing(value) or _missing(ceiling) or float(ceiling) == 0:
@@ -421,8 +434,9 @@ def write_report(results: Mapping, out_dir: str) -> str:
     """Writes out_dir/report.md and its figures (out_dir/figures/*.png).
 
     Returns report.md's path. ``results`` needs ``variants`` and ``per_task``; the other
-    sections (title, created, setup, variant_notes, goals, samples, interpolation, cav, map,
-    ceilings) are optional. ``goals`` is a list of ``{"name", "value", "target", "met"}``
+    sections (title, created, setup, variant_notes, goals, vector_use, samples,
+    interpolation, cav, map, ceilings) are optional. ``vector_use`` maps a stage to its
+    end-of-stage ``loss`` and ``vector_gain``. ``goals`` is a list of ``{"name", "value", "target", "met"}``
     (``met``: True, False or None for not judged). ``ceilings[task]`` adds columns to a task's table:
     ``{"columns": {label: {metric: value}}, "ratio_of": variant, "ratio_to": label}``,
     the last shown as one more column, ``variant``'s value ÷ the column ``label``'s.
@@ -435,6 +449,8 @@ def write_report(results: Mapping, out_dir: str) -> str:
     lines += _blind_metrics(per_task, variants)
     if results.get("goals"):
         lines += _goals(results["goals"])
+    if results.get("vector_use"):
+        lines += _vector_use(results["vector_use"])
     lines += ["## Tasks", ""]
     ceilings = results.get("ceilings") or {}
     if ceilings:

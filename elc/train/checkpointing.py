@@ -6,9 +6,7 @@ continue a run exactly; the state part is the TrainState pytree.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import sys
 from typing import Any, Sequence
 
 import jax
@@ -16,28 +14,12 @@ import orbax.checkpoint as ocp
 from absl import logging
 from orbax.checkpoint import checkpoint_managers
 
+from elc.host_memory import release_freed_host_memory
+
 
 def state_in_host_memory() -> bool:
     """Whether the arrays live in host memory (JAX's CPU backend)."""
     return jax.default_backend() == "cpu"
-
-
-def release_freed_host_memory() -> None:
-    """Hands the pages that glibc's malloc keeps after frees back to the OS (malloc_trim).
-
-    Buffers above malloc's mmap threshold are unmapped when freed; smaller ones (most of a
-    state's per-layer arrays, a checkpoint writer's buffers) go back to malloc's arenas
-    and stay resident, and the next step's large temporaries, which get mappings of their
-    own, come on top of them. A no-op where the C library has no malloc_trim.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    trim(0)
 
 
 class Checkpointer:

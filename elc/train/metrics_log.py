@@ -45,6 +45,24 @@ class MetricsLog:
             self._tensorboard.close()
 
 
+def stage_end_evals(workdir: str) -> dict[str, dict[str, float]]:
+    """Stage name -> the held-out metrics logged at the end of that stage in
+    ``workdir/metrics.jsonl`` (``eval/...`` keys without the prefix); empty without a log.
+    A stage's last evaluation is its end: evaluations inside a stage come before it, and
+    a resumed run appends."""
+    path = os.path.join(workdir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return {}
+    ends: dict[str, tuple[int, dict[str, float]]] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            record = json.loads(line)
+            evals = {k[len("eval/"):]: v for k, v in record.items() if k.startswith("eval/")}
+            if evals and record["step"] >= ends.get(record["stage"], (-1, {}))[0]:
+                ends[record["stage"]] = (record["step"], evals)
+    return {stage: evals for stage, (_, evals) in ends.items()}
+
+
 class Progress:
     """A console line per report: step, percentage, rate and ETA of the whole run."""
 

@@ -23,6 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from elc.checkpoints.backbone import Backbone, load_backbone
 from elc.data.iterator import BatchIterator
+from elc.data.swapped_vectors import with_swapped_vectors
 from elc.model.elm import ELM, init_adapters
 from elc.sharding import (Rules, batch_sharding, global_batch, logical_rules, make_mesh, put_sharded,
                           rows_per_batch_shard, tree_shardings)
@@ -39,6 +40,10 @@ from elc.train.token_statistics import config_statistics
 
 
 def _evaluate(eval_step, params, run: "Run", config) -> dict[str, float]:
+    """Held-out loss, token accuracy and exact match over ``train.max_eval_batches``, and
+    ``eval/vector_gain``: how much higher the loss is when the examples of a batch are
+    given each other's vectors (elc/data/swapped_vectors.py); about 0 for a model that
+    does not read its vectors."""
     # Shuffled with a fixed seed: the first max_eval_batches are then the same sample at
     # every evaluation, drawn across all tasks of an eval file grouped by task.
     pipeline, mesh = run.pipeline, run.mesh
@@ -46,15 +51,22 @@ def _evaluate(eval_step, params, run: "Run", config) -> dict[str, float]:
                              seed=0, shuffle=True, num_epochs=1, layout=run.eval_layout,
                              process_index=jax.process_index(), process_count=jax.process_count())
     totals: dict[str, float] = {}
+    swapped_loss = 0.0
     for index, batch in enumerate(iterator):
         if index >= config.train.max_eval_batches:
             break
         for key, value in jax.device_get(eval_step(params, global_batch(batch, mesh))).items():
             totals[key] = totals.get(key, 0.0) + float(value)
+        if pipeline.encoder.spaces:
+            swapped = eval_step(params, global_batch(with_swapped_vectors(batch), mesh))
+            swapped_loss += float(jax.device_get(swapped["loss_sum"]))
     tokens, examples = max(totals["tokens"], 1.0), max(totals["examples"], 1.0)
-    return {"eval/loss": totals["loss_sum"] / tokens,
-            "eval/token_accuracy": totals["correct"] / tokens,
-            "eval/exact_match": totals["exact"] / examples}
+    metrics = {"eval/loss": totals["loss_sum"] / tokens,
+               "eval/token_accuracy": totals["correct"] / tokens,
+               "eval/exact_match": totals["exact"] / examples}
+    if pipeline.encoder.spaces:
+        metrics["eval/vector_gain"] = (swapped_loss - totals["loss_sum"]) / tokens
+    return metrics
 
 
 class _Window:

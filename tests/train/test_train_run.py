@@ -26,6 +26,9 @@ def test_tiny_elm_names_held_out_vectors(tmp_path):
     config.train.eval_every = 1000
     results = train(config, str(tmp_path))
     assert results["eval/exact_match"] >= 0.95, results
+    # Naming an entity is reading its vector: given another example's, the model names
+    # that example's entity with confidence.
+    assert results["eval/vector_gain"] > 1.0, results
     evals = [json.loads(line) for line in open(tmp_path / "metrics.jsonl") if "eval/loss" in line]
     assert [e["stage"] for e in evals] == ["adapter", "full"]
     assert os.listdir(tmp_path / "tensorboard")

@@ -30,6 +30,7 @@ from elc.evaluation.phases import eval_dir, generation_config, variant_params
 from elc.projects.movielens.eval_data import (
     USER_BEHAVIOURAL, EvalData, entity, eval_tasks, generation_settings, genre_cav,
     held_out_examples, interpolation_space)
+from elc.train.metrics_log import stage_end_evals
 from elc.train.trainer import Run, setup_run
 
 
@@ -162,10 +163,11 @@ def generate_answers(config, workdir: str) -> str:
                     rows += cav_rows
             del ask
     rows += _held_out("reference", examples, requests, None, "")
+    stage_evals = stage_end_evals(workdir)
     meta = AnswersMeta(
         settings=generation_settings(config),
-        stages=[{"name": s.name, "steps": s.steps, "trainable": list(s.trainable)}
-                for s in run.stages],
+        stages=[{"name": s.name, "steps": s.steps, "trainable": list(s.trainable),
+                 "eval": stage_evals.get(s.name, {})} for s in run.stages],
         variants=[v for v, _ in loaders] + ["text_only", "reference"],
         tasks=list(examples), generation=dataclasses.asdict(generation), cav=cavs,
         seconds=round(time.time() - started, 1),

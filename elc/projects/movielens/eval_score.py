@@ -426,6 +426,8 @@ def score_answers(config, workdir: str, generate_command: str) -> dict[str, Any]
         "variant_notes": _variant_notes(meta, last),
         "per_task": per_task,
         "probes": probes,
+        "vector_use": {s["name"]: s["eval"] for s in meta.stages
+                       if "vector_gain" in s.get("eval", {})},
         "ceilings": ceilings(probes, last),
         "samples": _samples(held_out, data, variants, eval_config.samples_per_task),
         "map": embedding_map(data, interpolation_space(config), interpolation,

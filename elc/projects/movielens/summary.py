@@ -10,7 +10,10 @@ sweep reads one file per run:
     vectors of the task's own space), ``probe_<space>`` (from another space's vectors),
     ``commonest`` (always the commonest training answer);
   * interpolations and CAV shifts are filed under their task with metrics
-    ``interpolation_<trend>`` and ``cav_<genre>_<trend>``.
+    ``interpolation_<trend>`` and ``cav_<genre>_<trend>``;
+  * the held-out loss at the end of each training stage and its ``vector_gain`` (how much
+    higher it is with the examples' vectors swapped) are ``all/loss/all/<stage>`` and
+    ``all/vector_gain/all/<stage>``.
 Missing and NaN values are left out.
 
 Read from the results the scoring phase writes (``results.json``); the goals judge the
@@ -79,6 +82,9 @@ def flatten(results: Mapping[str, Any]) -> dict[str, float]:
     for genre, cav in (results.get("cav") or {}).items():
         for trend, value in cav.get("trend", {}).items():
             put(cav["task"], f"cav_{genre}_{trend}", USER_BEHAVIOURAL, cav["variant"], value)
+    for stage, evals in (results.get("vector_use") or {}).items():
+        for metric in ("loss", "vector_gain"):
+            put("all", metric, "all", stage, evals.get(metric))
     return flat
 
 

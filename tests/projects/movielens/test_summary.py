@@ -37,6 +37,8 @@ def results():
                           "trend": {"facts_toward_b_steps_up": 0.5}},
         "cav": {"Comedy": {"task": "user_profile", "variant": "full",
                            "trend": {"likes_increased": 0.75}}},
+        "vector_use": {"adapter": {"loss": 2.5, "vector_gain": 0.25},
+                       "full": {"loss": 0.875, "vector_gain": 0.0}},
     }
 
 
@@ -55,8 +57,12 @@ def test_keys_are_task_metric_space_variant():
     assert flat["user_profile/cav_Comedy_likes_increased/user_behavioural/full"] == 0.75
     # NaN is left out, not written.
     assert "movie_genres/bc_spearman/movie_behavioural/full" not in flat
-    # Per task 12, 4, 4 (the NaN left out) and 1 values; 3 ceilings, 1 interpolation, 1 CAV.
-    assert len(flat) == 12 + 4 + 4 + 1 + 3 + 1 + 1
+    # The end-of-stage losses and vector gains.
+    assert flat["all/vector_gain/all/adapter"] == 0.25
+    assert flat["all/loss/all/full"] == 0.875
+    # Per task 12, 4, 4 (the NaN left out) and 1 values; 3 ceilings, 1 interpolation, 1 CAV,
+    # 2 stages x 2 losses.
+    assert len(flat) == 12 + 4 + 4 + 1 + 3 + 1 + 1 + 4
     assert all(key.count("/") == 3 for key in flat)
 
 
@@ -89,3 +95,11 @@ def test_report_shows_the_goals(tmp_path):
     assert "| semantic genre F1 | 0.850 | >= 0.8 | yes |" in report
     assert "| behavioural genre F1 against its probe | 0.500 | >= 0.54 | **no** |" in report
     assert "| semantic exact titles | – | >= 0.1 | – |" in report
+
+
+def test_report_shows_what_each_stage_takes_from_its_vectors(tmp_path):
+    report = open(write_report(results(), str(tmp_path))).read()
+    assert "## What the model takes from its vectors" in report
+    # Loss with swapped vectors = loss + gain: 2.5 + 0.25.
+    assert "| adapter | 2.500 | 2.750 | 0.250 |" in report
+    assert "| full | 0.875 | 0.875 | 0.000 |" in report
