@@ -214,7 +214,7 @@ class ExampleEncoder:
                 raise ValueError(f"slot <{slot.key}> holds entity id {value!r}, but space "
                                  f"{slot.space!r} has no embedding table; give an inline vector "
                                  f"of {spec.dim} numbers instead")
-            return spec.table.lookup(value)
+            return spec.model_input(spec.table.lookup(value))
         if len(value) != spec.dim:
             raise ValueError(f"slot <{slot.key}> holds a vector of {len(value)} numbers; space "
                              f"{slot.space!r} has dim {spec.dim}")
@@ -225,7 +225,7 @@ class ExampleEncoder:
             raise ValueError(f"slot <{slot.key}> holds a vector with non-finite value "
                              f"{value[bad[0]]} at index {bad[0]} (as float32); expected finite "
                              "numbers")
-        return vector
+        return spec.model_input(vector)
 
     def _text_ids(self, text: str) -> list[int]:
         ids = self.tokenizer.encode(text, add_bos=False)

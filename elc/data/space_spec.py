@@ -5,6 +5,7 @@ one (``SpaceSpec``)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import zipfile
 
@@ -23,11 +24,16 @@ class SpaceSpec:
         many rows per space.
       table: entity id -> vector, for slots given as ids; None when examples give
         inline vectors only.
+      standardize: whether the model sees every vector of the space (from the table or
+        inline) standardised per dimension with the table's mean and standard deviation.
+        Vectors whose entities share a large common component (sentence embeddings) or
+        whose scale is far from 1 (ALS factors) then differ where they carry information.
     """
 
     dim: int
     max_slots: int = 1
     table: VectorTable | None = None
+    standardize: bool = False
 
     def __post_init__(self):
         if self.dim < 1 or self.max_slots < 1:
@@ -36,6 +42,23 @@ class SpaceSpec:
         if self.table is not None and self.table.dim != self.dim:
             raise ValueError(f"SpaceSpec has dim {self.dim} but its table {self.table.name!r} "
                              f"holds {self.table.dim}-d vectors")
+        if self.standardize and self.table is None:
+            raise ValueError("a space standardised with its table's statistics needs a table; "
+                             "set the space's table or standardize=False")
+
+    @functools.cached_property
+    def _moments(self) -> tuple[np.ndarray, np.ndarray]:
+        vectors = self.table.vectors.astype(np.float64)
+        std = vectors.std(axis=0)
+        # A dimension that is constant over the table carries nothing: it maps to 0.
+        return vectors.mean(axis=0), np.where(std > 1e-12, std, 1.0)
+
+    def model_input(self, vector: np.ndarray) -> np.ndarray:
+        """``vector`` as the model receives it: standardised when ``standardize``."""
+        if not self.standardize:
+            return vector
+        mean, std = self._moments
+        return ((vector - mean) / std).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -58,7 +58,9 @@ def elm_config() -> ml_collections.ConfigDict:
     # The built-in task: name which of N random prototype vectors (plus noise) was given.
     config.data.synthetic = ml_collections.ConfigDict(dict(
         num_entities=8, dim=16, noise=0.1, train_size=1024, eval_size=128, seed=0, space="vec"))
-    # jsonl / tfds: one entry per space, {table: .npz or .npy, ids: ids file, dim, max_slots}.
+    # jsonl / tfds: one entry per space, {table: .npz or .npy, ids: ids file, dim, max_slots,
+    # standardize: feed the model each vector standardised with the table's per-dimension
+    # mean and std}.
     config.data.spaces = ml_collections.ConfigDict()
     # Device mesh (see elc/sharding.py): sizes of the data, fsdp and tensor axes, one of
     # them -1 for "all remaining devices"; dcn_data > 1 spans TPU slices.
