@@ -32,15 +32,16 @@ def _spaces_from_config(data_config) -> dict[str, SpaceSpec]:
     tables = {name: VectorTable.load(name, spec["table"], spec.get("ids") or None)
               for name, spec in data_config.spaces.items() if spec.get("table")}
     shapes = {shape.name: shape for shape in model_spaces(data_config)}
+    specs = {}
     for name, spec in data_config.spaces.items():
-        if spec.get("standardize", False) and name not in tables:
+        standardize = bool(spec.get("standardize", False))
+        if standardize and name not in tables:
             raise ValueError(f"data.spaces.{name}.standardize is True, but the space has no "
                              "table to take the mean and standard deviation from; set "
                              f"data.spaces.{name}.table or standardize=False")
-    return {name: SpaceSpec(dim=shapes[name].dim, max_slots=shapes[name].max_slots,
-                            table=tables.get(name),
-                            standardize=bool(data_config.spaces[name].get("standardize", False)))
-            for name in data_config.spaces}
+        specs[name] = SpaceSpec(dim=shapes[name].dim, max_slots=shapes[name].max_slots,
+                                table=tables.get(name), standardize=standardize)
+    return specs
 
 
 def build_input_pipeline(data_config, tokenizer: Tokenizer, num_soft_tokens: int) -> InputPipeline:

@@ -436,8 +436,9 @@ def write_report(results: Mapping, out_dir: str) -> str:
     Returns report.md's path. ``results`` needs ``variants`` and ``per_task``; the other
     sections (title, created, setup, variant_notes, goals, vector_use, samples,
     interpolation, cav, map, ceilings) are optional. ``vector_use`` maps a stage to its
-    end-of-stage ``loss`` and ``vector_gain``. ``goals`` is a list of ``{"name", "value", "target", "met"}``
-    (``met``: True, False or None for not judged). ``ceilings[task]`` adds columns to a task's table:
+    end-of-stage ``loss`` and ``vector_gain``. ``goals`` is a list of
+    ``{"name", "value", "target", "met"}`` (``met``: True, False or None for not judged).
+    ``ceilings[task]`` adds columns to a task's table:
     ``{"columns": {label: {metric: value}}, "ratio_of": variant, "ratio_to": label}``,
     the last shown as one more column, ``variant``'s value ÷ the column ``label``'s.
     """

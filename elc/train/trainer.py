@@ -57,16 +57,13 @@ def _evaluate(eval_step, params, run: "Run", config) -> dict[str, float]:
             break
         for key, value in jax.device_get(eval_step(params, global_batch(batch, mesh))).items():
             totals[key] = totals.get(key, 0.0) + float(value)
-        if pipeline.encoder.spaces:
-            swapped = eval_step(params, global_batch(with_swapped_vectors(batch), mesh))
-            swapped_loss += float(jax.device_get(swapped["loss_sum"]))
+        swapped = eval_step(params, global_batch(with_swapped_vectors(batch), mesh))
+        swapped_loss += float(jax.device_get(swapped["loss_sum"]))
     tokens, examples = max(totals["tokens"], 1.0), max(totals["examples"], 1.0)
-    metrics = {"eval/loss": totals["loss_sum"] / tokens,
-               "eval/token_accuracy": totals["correct"] / tokens,
-               "eval/exact_match": totals["exact"] / examples}
-    if pipeline.encoder.spaces:
-        metrics["eval/vector_gain"] = (swapped_loss - totals["loss_sum"]) / tokens
-    return metrics
+    return {"eval/loss": totals["loss_sum"] / tokens,
+            "eval/token_accuracy": totals["correct"] / tokens,
+            "eval/exact_match": totals["exact"] / examples,
+            "eval/vector_gain": (swapped_loss - totals["loss_sum"]) / tokens}
 
 
 class _Window:
