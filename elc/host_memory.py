@@ -42,7 +42,11 @@ def keep_large_buffers_in_heap() -> bool:
     the environment variable ELC_MALLOC_DEFAULTS=1 to keep glibc's defaults. Returns
     whether the settings were applied (False off glibc or when disabled).
     """
-    if os.environ.get(DISABLE_ENV, "0") == "1":
+    setting = os.environ.get(DISABLE_ENV, "0")
+    if setting not in ("0", "1"):
+        raise ValueError(f"{DISABLE_ENV}={setting!r}; expected 1 (keep glibc's defaults) or "
+                         "0 (the launchers' heap settings)")
+    if setting == "1":
         return False
     mallopt = _libc_function("mallopt")
     if mallopt is None:

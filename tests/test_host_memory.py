@@ -42,3 +42,11 @@ def test_freed_buffers_are_reused_without_page_faults():
     # 64 MiB is 16,384 pages: glibc's defaults map and fault them in every round.
     assert _faults(ELC_MALLOC_DEFAULTS="1") > 5 * 16_000
     assert _faults(ELC_MALLOC_DEFAULTS="0") < 1_000
+
+
+def test_a_bad_switch_is_named():
+    result = subprocess.run([sys.executable, "-c", "import launch"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "ELC_MALLOC_DEFAULTS": "yes"})
+    assert result.returncode != 0
+    assert "ELC_MALLOC_DEFAULTS='yes'; expected 1" in result.stderr
