@@ -23,6 +23,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from elc.evaluation.phases import PHASES
+from elc.train.workdir_lock import workdir_lock
 from launch.projects import config_project
 from launch.quiet_logs import quiet_third_party_logs
 
@@ -64,8 +65,9 @@ def main(argv):
         from elc.projects.describe.evaluation import evaluate_and_report
     else:
         from elc.projects.movielens.evaluation import evaluate_and_report
-    path = evaluate_and_report(_CONFIG.value, _WORKDIR.value, _PHASE.value,
-                               _generate_command(sys.argv))
+    with workdir_lock(_WORKDIR.value):
+        path = evaluate_and_report(_CONFIG.value, _WORKDIR.value, _PHASE.value,
+                                   _generate_command(sys.argv))
     print(f"{'answers' if _PHASE.value == 'generate' else 'report'}: {path}")
 
 

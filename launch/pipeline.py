@@ -17,6 +17,7 @@ from ml_collections import config_flags
 from elc.projects.movielens.prepare import is_prepared, prepare_movielens
 from elc.projects.movielens.evaluation import evaluate_and_report
 from elc.train.trainer import train
+from elc.train.workdir_lock import workdir_lock
 from launch.quiet_logs import quiet_third_party_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
@@ -38,12 +39,13 @@ def main(argv):
     else:
         prepare_movielens(config.prepare, config.prepare.out_dir)
     seconds["prepare"] = time.time() - start
-    start = time.time()
-    train(config, workdir)
-    seconds["train"] = time.time() - start
-    start = time.time()
-    report = evaluate_and_report(config, workdir, phase="all")
-    seconds["eval"] = time.time() - start
+    with workdir_lock(workdir):  # held from training to the report
+        start = time.time()
+        train(config, workdir)
+        seconds["train"] = time.time() - start
+        start = time.time()
+        report = evaluate_and_report(config, workdir, phase="all")
+        seconds["eval"] = time.time() - start
     print(" ".join(f"{phase} {s:.0f}s" for phase, s in seconds.items()),
           f"total {sum(seconds.values()):.0f}s")
     print(f"report: {report}")

@@ -1,20 +1,39 @@
 """Orbax checkpoints of the train state plus a JSON record of where the run stands.
 
 The JSON part holds the stage, the data iterators' positions and anything else needed to
-continue a run exactly; the state part is the TrainState pytree.
+continue a run exactly; the state part is the TrainState pytree. A third part holds the
+state's fingerprints (elc/train/fingerprint.py): a restore compares the arrays it read
+with them, so a damaged checkpoint is reported, set aside, and the one before it used.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
+from etils import epath
+from jax.experimental import multihost_utils
 from orbax.checkpoint import checkpoint_managers
 
 from elc.host_memory import release_freed_host_memory
+from elc.train.fingerprint import fingerprints, mismatches, non_finite_leaves
+
+
+class UnusableCheckpointError(RuntimeError):
+    """A checkpoint that cannot be read back faithfully (damaged, incomplete, or saved by
+    a run of another shape)."""
+
+
+class NonFiniteStateError(FloatingPointError):
+    """The train state holds NaN or infinite values; it is not saved."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
 def state_in_host_memory() -> bool:
@@ -54,20 +73,36 @@ class Checkpointer:
             # A run killed mid-save leaves a temporary directory; clear it on restart.
             cleanup_tmp_directories=True)
         # Remote paths (gs://...) go to orbax as they are; local ones are made absolute.
-        path = directory if "://" in directory else os.path.abspath(directory)
-        self._manager = ocp.CheckpointManager(path, options=options)
+        self._path = directory.rstrip("/") if "://" in directory else os.path.abspath(directory)
+        self._manager = ocp.CheckpointManager(self._path, options=options)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
+    def due(self, step: int) -> bool:
+        """Whether ``save`` saves ``step`` without being forced."""
+        return step % self._save_every == 0
+
     def save(self, step: int, state: Any, record: dict, *, force: bool = False) -> bool:
-        """Saves when ``step`` is due (or ``force``); returns whether it saved."""
+        """Saves when ``step`` is due (or ``force``); returns whether it saved.
+
+        Raises NonFiniteStateError, saving nothing, if the state holds NaN or infinities:
+        a checkpoint is only written of a state worth resuming from.
+        """
         # Due-ness is decided here: orbax also saves the first step it sees, which would
         # write a whole state right after every start.
-        if not force and step % self._save_every:
+        if not (force or self.due(step)):
             return False
+        prints = fingerprints(state)
+        bad = non_finite_leaves(prints)
+        if bad:
+            raise NonFiniteStateError(
+                f"step {step}: the train state holds NaN or infinite values in {len(bad)} "
+                f"arrays ({', '.join(bad[:3])}); not saved. The last checkpoint saved is "
+                f"step {self.latest_step()} in {self._path}")
         saved = self._manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), record=ocp.args.JsonSave(record)), force=True)
+            state=ocp.args.StandardSave(state), record=ocp.args.JsonSave(record),
+            fingerprints=ocp.args.JsonSave(prints)), force=True)
         if saved and self._host_memory:
             release_freed_host_memory()
         return saved
@@ -78,12 +113,79 @@ class Checkpointer:
             record=ocp.args.JsonRestore()))["record"]
 
     def restore_state(self, step: int, abstract_state: Any) -> Any:
-        """The state saved at ``step``, shaped (and sharded) like ``abstract_state``."""
-        state = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state)))["state"]
+        """The state saved at ``step``, shaped (and sharded) like ``abstract_state``.
+
+        Raises UnusableCheckpointError when it cannot be read or its arrays differ from
+        the fingerprints recorded when it was saved.
+        """
+        has_prints = (epath.Path(self._path) / str(step) / "fingerprints").exists()
+        items = {"state": ocp.args.StandardRestore(abstract_state)}
+        if has_prints:
+            items["fingerprints"] = ocp.args.JsonRestore()
+        try:
+            restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+        except Exception as error:  # orbax and TensorStore raise many kinds
+            raise UnusableCheckpointError(
+                f"checkpoint of step {step} in {self._path} cannot be read: "
+                f"{_first_line(error)}") from error
+        state = restored["state"]
         if self._host_memory:
             release_freed_host_memory()
+        if not has_prints:
+            logging.warning("checkpoint of step %d has no fingerprints (saved by an older "
+                            "elc): restored unverified", step)
+            return state
+        problems = mismatches(restored["fingerprints"], fingerprints(state))
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise UnusableCheckpointError(
+                f"checkpoint of step {step} in {self._path} is damaged: its arrays differ "
+                f"from what was saved: {'; '.join(problems[:3])}{more}")
         return state
+
+    def restore_latest_usable(self, abstract_for: Callable[[dict], Any]
+                              ) -> tuple[int, dict, Any] | None:
+        """``(step, record, state)`` of the newest checkpoint that reads back faithfully,
+        or None when there is no checkpoint. ``abstract_for(record)`` gives the abstract
+        state to restore a checkpoint with that record into.
+
+        Each newer checkpoint that fails is reported by step and reason and moved to
+        ``<directory>.rejected/`` once an older one has restored, so that the run can
+        save those steps again and the rotation counts only usable checkpoints. When none
+        restores, nothing is moved and the error lists every step's reason (a config
+        that no longer matches its checkpoints fails this way).
+        """
+        failures: list[tuple[int, str]] = []
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            try:
+                record = self.restore_record(step)
+                state = self.restore_state(step, abstract_for(record))
+            except Exception as error:  # any reason this checkpoint cannot be resumed from
+                reason = str(error) if isinstance(error, UnusableCheckpointError) else \
+                    f"checkpoint of step {step} in {self._path}: {_first_line(error)}"
+                logging.warning("%s; trying the checkpoint before it", reason)
+                failures.append((step, reason))
+                continue
+            for rejected, _ in failures:
+                self._set_aside(rejected)
+            return step, record, state
+        if failures:
+            raise UnusableCheckpointError(
+                "no checkpoint in this run can be resumed from:\n  " +
+                "\n  ".join(reason for _, reason in failures) +
+                f"\nMove {self._path} away to start the run afresh.")
+        return None
+
+    def _set_aside(self, step: int) -> None:
+        """Moves the checkpoint of ``step`` out of the directory orbax manages."""
+        if jax.process_index() == 0:
+            target = epath.Path(self._path + ".rejected")
+            target.mkdir(parents=True, exist_ok=True)
+            (epath.Path(self._path) / str(step)).rename(target / str(step))
+            logging.warning("checkpoint of step %d moved to %s", step, target / str(step))
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices(f"elc_checkpoint_{step}_set_aside")
+        self._manager.reload()
 
     def wait(self) -> None:
         self._manager.wait_until_finished()

@@ -80,6 +80,9 @@ def elm_config() -> ml_collections.ConfigDict:
         checkpoint_dir="",      # empty: WORKDIR/checkpoints; multi-host: shared (gs://...)
         keep_checkpoints=3,
         async_checkpoints=True,
+        # A step with a NaN or infinite loss or gradient norm: "stop" ends the run with an
+        # error naming the step; "skip" leaves the parameters as they were and counts it.
+        nonfinite_updates="stop",
     ))
     config.sample = sample_config()
     # A stage trains the parameters whose paths match `trainable`. To keep the 168M-parameter

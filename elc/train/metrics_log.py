@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
@@ -17,9 +18,9 @@ def _format_duration(seconds: float) -> str:
 
 
 class MetricsLog:
-    """Writes ``{step, stage, **metrics}`` lines to ``metrics.jsonl`` and scalars to
-    TensorBoard under ``tensorboard/``, both in ``workdir``; only when ``enabled``
-    (process 0 of a multi-host run)."""
+    """Writes ``{step, stage, **metrics}`` lines to ``metrics.jsonl`` (a NaN or infinite
+    value as null) and scalars to TensorBoard under ``tensorboard/``, both in ``workdir``;
+    only when ``enabled`` (process 0 of a multi-host run)."""
 
     def __init__(self, workdir: str, *, enabled: bool = True):
         self.enabled = enabled
@@ -34,8 +35,11 @@ class MetricsLog:
     def write(self, step: int, stage: str, metrics: dict[str, float]) -> None:
         if not self.enabled:
             return
-        record = {"step": step, "stage": stage, **{k: float(v) for k, v in metrics.items()}}
-        self._jsonl.write(json.dumps(record) + "\n")
+        values = {k: float(v) for k, v in metrics.items()}
+        # JSON has no NaN or infinity: such values are written as null.
+        record = {"step": step, "stage": stage,
+                  **{k: v if math.isfinite(v) else None for k, v in values.items()}}
+        self._jsonl.write(json.dumps(record, allow_nan=False) + "\n")
         for name, value in metrics.items():
             self._tensorboard.add_scalar(name, float(value), step)
 

@@ -28,7 +28,8 @@ def _split_microbatches(batch: dict, count: int) -> dict:
 def make_train_step(elm: ELM, optimizer: optax.GradientTransformation,
                     schedule: optax.Schedule, stage_start: int,
                     grad_accum_steps: int = 1, statistics: StatisticsFn = target_statistics,
-                    lora: LoraConfig | None = None) -> Callable[[TrainState, dict], tuple]:
+                    lora: LoraConfig | None = None, skip_nonfinite: bool = False
+                    ) -> Callable[[TrainState, dict], tuple]:
     """Returns ``train_step(state, batch) -> (state, metrics)`` (not yet jitted).
 
     With ``grad_accum_steps`` > 1 the batch is cut into that many micro-batches whose
@@ -36,7 +37,8 @@ def make_train_step(elm: ELM, optimizer: optax.GradientTransformation,
     over all target tokens of the whole batch either way. ``statistics`` computes the
     loss (see elc/train/token_statistics.py). With ``lora`` the state's LoRA pairs are
     merged into their kernels for the forward pass, with dropout drawn from the state's
-    RNG.
+    RNG. With ``skip_nonfinite`` a step whose loss or gradient norm is NaN or infinite
+    leaves the parameters and optimizer state as they were (metric ``skipped_update``).
     """
 
     def loss_fn(trainable, frozen, batch, dropout_rng):
@@ -65,15 +67,21 @@ def make_train_step(elm: ELM, optimizer: optax.GradientTransformation,
         tokens = jnp.maximum(stats["tokens"], 1.0)
         grads = jax.tree_util.tree_map(lambda g: g / tokens, grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.trainable)
-        rng = jax.random.key_data(next_rng)
-        new_state = state.replace(step=state.step + 1,
-                                  trainable=optax.apply_updates(state.trainable, updates),
-                                  opt_state=opt_state, rng=rng)
+        trainable = optax.apply_updates(state.trainable, updates)
+        grad_norm = optax.tree.norm(grads)
         metrics = {"loss": stats["loss_sum"] / tokens,
                    "token_accuracy": stats["correct"] / tokens,
-                   "grad_norm": optax.tree.norm(grads),
+                   "grad_norm": grad_norm,
                    "learning_rate": schedule(state.step - stage_start),
                    "target_tokens": stats["tokens"]}
+        if skip_nonfinite:
+            finite = jnp.isfinite(stats["loss_sum"]) & jnp.isfinite(grad_norm)
+            keep_if_bad = lambda new, old: jnp.where(finite, new, old)
+            trainable = jax.tree_util.tree_map(keep_if_bad, trainable, state.trainable)
+            opt_state = jax.tree_util.tree_map(keep_if_bad, opt_state, state.opt_state)
+            metrics["skipped_update"] = 1.0 - finite.astype(jnp.float32)
+        new_state = state.replace(step=state.step + 1, trainable=trainable, opt_state=opt_state,
+                                  rng=jax.random.key_data(next_rng))
         return new_state, metrics
 
     return train_step

@@ -8,6 +8,7 @@ the data iterator, so a run that is killed continues exactly where its last chec
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -28,9 +29,11 @@ from elc.model.elm import ELM, init_adapters
 from elc.sharding import (Rules, batch_sharding, global_batch, logical_rules, make_mesh, put_sharded,
                           rows_per_batch_shard, tree_shardings)
 from elc.train.checkpointing import Checkpointer
+from elc.train.workdir_lock import workdir_lock
 from elc.data.input_pipeline import InputPipeline, build_input_pipeline
 from elc.data.packing import RowLayout, row_layout
 from elc.train.metrics_log import MetricsLog, Progress
+from elc.train.nonfinite_guard import NonFiniteGuard
 from elc.train.build import (AbstractState, Stage, abstract_params, abstract_train_state,
                              build_elm, stages_from_config, state_factory)
 from elc.train.optimizer import learning_rate_schedule
@@ -200,12 +203,24 @@ def train(config, workdir: str) -> dict[str, float]:
     """Runs (or resumes) every stage of ``config`` in ``workdir``; returns final eval metrics.
 
     Every process of a multi-host run calls this with the same arguments; each reads its
-    own slice of every batch, and process 0 writes the logs.
+    own slice of every batch, and process 0 writes the logs and holds the workdir's lock.
     """
-    os.makedirs(workdir, exist_ok=True)
-    run = setup_run(config)
+    NonFiniteGuard(config.train.nonfinite_updates)  # a bad mode fails before any loading
+    lock = workdir_lock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+    with lock:
+        run = setup_run(config)
+        checkpointer = _checkpointer(config, workdir, run)
+        log = MetricsLog(workdir, enabled=jax.process_index() == 0)
+        try:
+            return _train_stages(config, run, checkpointer, log)
+        finally:  # also on errors, so that the error is the last thing printed
+            checkpointer.close()
+            log.close()
+
+
+def _train_stages(config, run: Run, checkpointer: Checkpointer, log: MetricsLog
+                  ) -> dict[str, float]:
     pipeline, mesh, stages, boundaries = run.pipeline, run.mesh, run.stages, run.boundaries
-    checkpointer = _checkpointer(config, workdir, run)
     train_batches = BatchIterator(pipeline.train, pipeline.encoder,
                                   batch_size=config.data.batch_size, seed=config.data.seed,
                                   shuffle=True, layout=run.train_layout,
@@ -215,19 +230,22 @@ def train(config, workdir: str) -> dict[str, float]:
                  "(eval: %d per %d)", config.data.max_length, config.data.examples_per_row,
                  run.train_layout.group_target_tokens, run.train_layout.group_rows,
                  run.eval_layout.group_target_tokens, run.eval_layout.group_rows)
-    start_stage, resume_step = 0, checkpointer.latest_step()
-    if resume_step is not None:
-        record = checkpointer.restore_record(resume_step)
-        start_stage = record["stage_index"]
-        train_batches.set_state(record["data"])
-        logging.info("resuming from step %d (stage %s)", resume_step, record["stage"])
-
-    log = MetricsLog(workdir, enabled=jax.process_index() == 0)
-    progress = Progress(boundaries[-1], resume_step or 0)
     rng = jax.random.key(config.train.seed)
     with jax.set_mesh(mesh), nn.logical_axis_rules(run.rules), PreemptionWatch() as preemption:
-        params = initial_params(run, rng)
-        run.backbone = None  # its arrays now live in params
+        resumed = checkpointer.restore_latest_usable(
+            lambda record: stage_state(run, record["stage_index"]).abstract)
+        start_stage, state, params = 0, None, None
+        guard = NonFiniteGuard(config.train.nonfinite_updates)
+        if resumed is not None:
+            resume_step, record, state = resumed
+            start_stage = record["stage_index"]
+            guard.skipped = record.get("skipped_updates", 0)
+            train_batches.set_state(record["data"])
+            logging.info("resuming from step %d (stage %s)", resume_step, record["stage"])
+        else:
+            params = initial_params(run, rng)
+        run.backbone = None  # its arrays now live in params (or the restored state)
+        progress = Progress(boundaries[-1], int(state.step) if state is not None else 0)
         replicated = NamedSharding(mesh, PartitionSpec())
         rng_data = jax.device_put(jax.random.key_data(jax.random.fold_in(rng, 2)), replicated)
         statistics = config_statistics(config.train)
@@ -245,15 +263,13 @@ def train(config, workdir: str) -> dict[str, float]:
             state_shardings = abstract.shardings
             logging.info("stage %s: %d trainable of %d parameters", stage.name,
                          abstract.trainable_parameters, abstract.total_parameters)
-            if resume_step is not None:
-                state = checkpointer.restore_state(resume_step, abstract.abstract)
-                resume_step = None
-            else:
+            if state is None:
                 state = jax.jit(new_state, out_shardings=state_shardings)(params, rng_data)
             del params
             train_step = jax.jit(
                 make_train_step(run.elm, optimizer, learning_rate_schedule(stage.optimizer),
-                                begin, config.train.grad_accum_steps, statistics, stage.lora),
+                                begin, config.train.grad_accum_steps, statistics, stage.lora,
+                                skip_nonfinite=guard.mode == "skip"),
                 in_shardings=(state_shardings, batch_shardings),
                 out_shardings=(state_shardings, replicated), donate_argnums=0)
             window = _Window()
@@ -263,9 +279,16 @@ def train(config, workdir: str) -> dict[str, float]:
                 state, metrics = train_step(state, global_batch(local, mesh))
                 step += 1
                 window.add(local)
-                if step % config.train.log_every == 0 or step == end:
+                guard.after_step(step, metrics)
+                stop = preemption.should_stop()
+                log_due = step % config.train.log_every == 0 or step == end
+                if log_due or stop or step == end or checkpointer.due(step):
+                    guard.flush()  # before the metrics are logged or the state saved
+                if log_due:
                     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
                     metrics.update(window.rates())
+                    if guard.mode == "skip":
+                        metrics["skipped_updates"] = float(guard.skipped)
                     log.write(step, stage.name, metrics)
                     progress.report(step, stage.name, {k: metrics[k] for k in (
                         "loss", "token_accuracy", "learning_rate", "examples_per_second")})
@@ -274,19 +297,15 @@ def train(config, workdir: str) -> dict[str, float]:
                     log.write(step, stage.name, _evaluate(
                         eval_step, stage.final_params(state.params), run, config))
                 record = {"stage_index": index, "stage": stage.name,
-                          "data": train_batches.get_state()}
-                stop = preemption.should_stop()
+                          "data": train_batches.get_state(), "skipped_updates": guard.skipped}
                 checkpointer.save(step, state, record, force=step == end or stop)
                 if stop:
                     logging.warning("SIGTERM received: saved step %d, exiting", step)
-                    checkpointer.close()
-                    log.close()
                     return {"preempted_at_step": float(step)}
             params, rng_data = stage.final_params(state.params), state.rng
+            state = None
             results = _evaluate(eval_step, params, run, config)
             log.write(end, stage.name, results)
             logging.info("end of stage %s: %s", stage.name,
                          " ".join(f"{k} {v:.4f}" for k, v in results.items()))
-    checkpointer.close()
-    log.close()
     return results
