@@ -16,6 +16,7 @@ from ml_collections import config_flags
 
 from elc.projects.movielens.prepare import is_prepared, prepare_movielens
 from elc.projects.movielens.evaluation import evaluate_and_report
+from elc.train.config_check import check_run_config
 from elc.train.trainer import train
 from elc.train.workdir_lock import workdir_lock
 from launch.quiet_logs import quiet_third_party_logs
@@ -32,6 +33,7 @@ def main(argv):
     quiet_third_party_logs()
     config, workdir = _CONFIG.value, _WORKDIR.value
     logging.info("MovieLens ELM, variant %s, workdir %s", config.get("variant", "?"), workdir)
+    check_run_config(config, require_files=False)  # the data files come from prepare
     seconds = {}
     start = time.time()
     if is_prepared(config.prepare, config.prepare.out_dir):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Literal, Sequence, get_args
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 InputNorm = Literal["none", "l2", "rms"]
-_ACTIVATIONS = {"gelu": jax.nn.gelu, "relu": jax.nn.relu, "silu": jax.nn.silu, "tanh": jnp.tanh}
+INPUT_NORMS = get_args(InputNorm)
+ACTIVATIONS = {"gelu": jax.nn.gelu, "relu": jax.nn.relu, "silu": jax.nn.silu, "tanh": jnp.tanh}
 
 
 class EmbeddingAdapter(nn.Module):
@@ -43,17 +44,17 @@ class EmbeddingAdapter(nn.Module):
     @nn.compact
     def __call__(self, vectors: jax.Array) -> jax.Array:
         """vectors [..., d_e] -> soft tokens [..., num_soft_tokens, embed_dim]."""
-        if self.activation not in _ACTIVATIONS:
+        if self.activation not in ACTIVATIONS:
             raise ValueError(f"adapter activation {self.activation!r} is not one of "
-                             f"{sorted(_ACTIVATIONS)}")
+                             f"{sorted(ACTIVATIONS)}")
         x = vectors.astype(jnp.float32)
         if self.input_norm == "l2":
             x = x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
         elif self.input_norm == "rms":
             x = x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + 1e-12)
         elif self.input_norm != "none":
-            raise ValueError(f"adapter input_norm {self.input_norm!r} is not one of none, l2, rms")
-        act = _ACTIVATIONS[self.activation]
+            raise ValueError(f"adapter input_norm {self.input_norm!r} is not one of {INPUT_NORMS}")
+        act = ACTIVATIONS[self.activation]
         axes_in = "adapter_input"
         for i, width in enumerate(self.hidden_dims):
             # A hidden-to-hidden kernel names its input axis apart from its output axis:

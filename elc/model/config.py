@@ -7,17 +7,18 @@ The preset values are those of the published Gemma 3 models (the gemma library's
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Literal, get_args
 
 AttentionType = Literal["local", "global"]
 AttentionImpl = Literal["xla", "cudnn"]
 RematPolicy = Literal["none", "full", "dots_saveable"]
+REMAT_POLICIES = get_args(RematPolicy)
 
 GEMMA3_VOCAB_SIZE = 262_144
 # Five sliding-window layers, then one global layer, repeated through the depth.
 GEMMA3_ATTENTION_PATTERN: tuple[AttentionType, ...] = ("local",) * 5 + ("global",)
 
-_DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,15 +79,15 @@ class GemmaConfig:
         if self.head_dim % 2:
             raise ValueError(f"GemmaConfig.head_dim must be even for RoPE, got {self.head_dim}")
         for name in ("dtype", "param_dtype"):
-            if getattr(self, name) not in _DTYPES:
-                raise ValueError(f"GemmaConfig.{name} must be one of {_DTYPES}, "
+            if getattr(self, name) not in DTYPES:
+                raise ValueError(f"GemmaConfig.{name} must be one of {DTYPES}, "
                                  f"got {getattr(self, name)!r}")
         if self.attention_impl not in ("xla", "cudnn"):
             raise ValueError("GemmaConfig.attention_impl must be 'xla' or 'cudnn', "
                              f"got {self.attention_impl!r}")
-        if self.remat_policy not in ("none", "full", "dots_saveable"):
-            raise ValueError("GemmaConfig.remat_policy must be 'none', 'full' or "
-                             f"'dots_saveable', got {self.remat_policy!r}")
+        if self.remat_policy not in REMAT_POLICIES:
+            raise ValueError(f"GemmaConfig.remat_policy must be one of {REMAT_POLICIES}, "
+                             f"got {self.remat_policy!r}")
         if not self.attention_pattern or any(
                 kind not in ("local", "global") for kind in self.attention_pattern):
             raise ValueError("GemmaConfig.attention_pattern must be a non-empty tuple of "

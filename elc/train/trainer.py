@@ -29,6 +29,7 @@ from elc.model.elm import ELM, init_adapters
 from elc.sharding import (Rules, batch_sharding, global_batch, logical_rules, make_mesh, put_sharded,
                           rows_per_batch_shard, tree_shardings)
 from elc.train.checkpointing import Checkpointer
+from elc.train.config_check import check_run_config
 from elc.train.workdir_lock import workdir_lock
 from elc.data.input_pipeline import InputPipeline, build_input_pipeline
 from elc.data.packing import RowLayout, row_layout
@@ -205,7 +206,7 @@ def train(config, workdir: str) -> dict[str, float]:
     Every process of a multi-host run calls this with the same arguments; each reads its
     own slice of every batch, and process 0 writes the logs and holds the workdir's lock.
     """
-    NonFiniteGuard(config.train.nonfinite_updates)  # a bad mode fails before any loading
+    check_run_config(config)  # every problem at once, before anything heavy loads
     lock = workdir_lock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
     with lock:
         run = setup_run(config)

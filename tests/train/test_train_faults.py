@@ -70,7 +70,7 @@ def test_skip_mode_keeps_the_parameters_and_counts_skipped_updates(tmp_path):
 
 
 def test_a_bad_nonfinite_mode_is_named(tmp_path):
-    with pytest.raises(ValueError, match="nonfinite_updates must be one of .*'halt'"):
+    with pytest.raises(ValueError, match="train.nonfinite_updates='halt': expected one of"):
         train(short_config(nonfinite_updates="halt"), str(tmp_path))
 
 
