@@ -16,13 +16,14 @@ data.* read.
 
 from ml_collections import config_dict
 
+from elc.config_variants import config_variant
 from elc.train.default_config import elm_config
 
 SPACE = "entity"  # elc.projects.describe.SPACE
 
 
 def get_config(arg: str | None = None):
-    del arg
+    config_variant(arg, (), "configs/describe.py")  # takes no variant suffix
     config = elm_config()
     config.project = "describe"
     out_dir = config_dict.FieldReference("data/describe")

@@ -8,11 +8,12 @@ Other checkpoints:  --config.backbone.format=hf --config.backbone.path=/ckpt/gem
 
 import ml_collections
 
+from elc.config_variants import config_variant
 from elc.train.default_config import backbone_config, sample_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    del arg  # no variants yet
+    config_variant(arg, (), "configs/gemma3_270m.py")  # takes no variant suffix
     config = ml_collections.ConfigDict()
     config.backbone = backbone_config()
     config.sample = sample_config()

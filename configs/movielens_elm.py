@@ -23,6 +23,7 @@ Everything lands in prepare.out_dir, which data.* read.
 
 from ml_collections import config_dict
 
+from elc.config_variants import config_variant
 from elc.projects.movielens.tasks import TASKS
 from elc.distributed import accelerator_available
 from elc.train.default_config import elm_config
@@ -110,10 +111,7 @@ OVERRIDES = {"full": (tuple(TASKS), _full), "cpu_quick": (QUICK_TASKS, _cpu_quic
 
 
 def get_config(arg: str | None = None):
-    variant = arg or "auto"
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r} of configs/movielens_elm.py; expected one "
-                         f"of {VARIANTS}")
+    variant = config_variant(arg, VARIANTS, "configs/movielens_elm.py")
     if variant == "auto":
         variant = "full" if accelerator_available() else "cpu_quick"
     tasks, override = OVERRIDES[variant]

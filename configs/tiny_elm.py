@@ -6,11 +6,12 @@ prototype as a soft token and the target is its name; held-out examples use fres
   python -m launch.train --config=configs/tiny_elm.py --workdir=/tmp/tiny_elm
 """
 
+from elc.config_variants import config_variant
 from elc.train.default_config import elm_config
 
 
 def get_config(arg: str | None = None):
-    del arg
+    config_variant(arg, (), "configs/tiny_elm.py")  # takes no variant suffix
     config = elm_config()
     config.backbone.update(format="random", preset="tiny", tokenizer="byte")
     config.model.adapter.hidden_dims = (64,)

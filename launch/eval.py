@@ -23,6 +23,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from elc.evaluation.phases import PHASES
+from elc.train.config_check import check_run_config
 from elc.train.workdir_lock import workdir_lock
 from launch.projects import config_project
 from launch.quiet_logs import quiet_third_party_logs
@@ -61,6 +62,9 @@ def main(argv):
         if section not in _CONFIG.value:
             raise app.UsageError(f"the config has no {section!r} section; launch.eval needs "
                                  f"the {project} project's config")
+    # The run's config, checked before any model loads (its data files may not exist on a
+    # machine that only scores).
+    check_run_config(_CONFIG.value, require_files=False)
     if project == "describe":
         from elc.projects.describe.evaluation import evaluate_and_report
     else:

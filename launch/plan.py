@@ -20,22 +20,17 @@ old loss, logits at every position of the row, and the table shows what the targ
 chunked loss saves.
 """
 
-import os
 import sys
 
-# Fake devices must be requested before JAX starts.
-_DEVICES = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--devices=")), 1)
-if _DEVICES > 1:
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + f" --xla_force_host_platform_device_count={_DEVICES}")
+import jax
+from absl import app, flags
+from ml_collections import config_flags
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from elc.data.space_spec import model_spaces  # noqa: E402
-from elc.train.build import stages_from_config  # noqa: E402
-from elc.train.stage_program import memory_plan  # noqa: E402
-from elc.train.token_statistics import full_logits_statistics  # noqa: E402
+from elc.data.space_spec import model_spaces
+from elc.train.build import stages_from_config
+from elc.train.config_check import check_run_config
+from elc.train.stage_program import memory_plan
+from elc.train.token_statistics import full_logits_statistics
 
 # Memory per chip in GiB (vendor figures).
 CHIPS = {"v4": 32, "v5e": 16, "v5p": 95, "v6e": 32, "a100-40": 40, "a100-80": 80, "h100": 80,
@@ -43,16 +38,13 @@ CHIPS = {"v4": 32, "v5e": 16, "v5p": 95, "v6e": 32, "a100-40": 40, "a100-80": 80
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
-flags.DEFINE_integer("devices", 1, "Devices in the target mesh (faked on the CPU).")
+_DEVICES = flags.DEFINE_integer("devices", 1, "Devices in the target mesh (faked on the CPU).",
+                                lower_bound=1)
 _CHIP = flags.DEFINE_enum("chip", "cpu", sorted(CHIPS), "Target chip, for the fits/does-not-fit line.")
 _STAGE = flags.DEFINE_string("stage", "", "Stage to plan (default: every stage).")
 _COMPARE = flags.DEFINE_bool("compare_full_logits", True, "Also plan each stage with logits at "
                              "every position (the old loss) and show the memory saved.")
 flags.mark_flags_as_required(["config"])
-
-
-def _config_path() -> str:
-    return next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--config=")), "...")
 
 
 def _gib(n: float) -> float:
@@ -77,17 +69,22 @@ def plan(config, stage: str = "", compare_full_logits: bool = False) -> list[dic
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    # The fake devices, before anything starts JAX's CPU backend (absl has parsed the flags).
+    jax.config.update("jax_num_cpu_devices", _DEVICES.value)
     config = _CONFIG.value
+    # Tables not built yet are reported below, with the command that builds them.
+    check_run_config(config, _DEVICES.value, require_files=False)
     try:
         rows = plan(config, _STAGE.value, _COMPARE.value)
     except FileNotFoundError as error:  # an embedding table not built yet
-        sys.exit(f"launch.plan: {str(error).replace('--config=...', '--config=' + _config_path())}")
+        config_arg = "--config=" + config_flags.get_config_filename(flags.FLAGS["config"])
+        sys.exit(f"launch.plan: {str(error).replace('--config=...', config_arg)}")
     capacity = CHIPS[_CHIP.value]
     mesh = {a: config.mesh[a] for a in ("data", "fsdp", "tensor", "dcn_data")}
     print(f"backbone {config.backbone.preset} ({config.backbone.param_dtype} params, "
           f"{config.backbone.dtype} compute, remat {config.backbone.remat_policy}); "
-          f"batch {config.data.batch_size}x{config.data.max_length}; {_DEVICES} devices, "
-          f"mesh {mesh}, rules {config.mesh.rules}")
+          f"batch {config.data.batch_size}x{config.data.max_length}; "
+          f"{jax.device_count()} devices, mesh {mesh}, rules {config.mesh.rules}")
     print("spaces: " + ", ".join(f"{s.name} (dim {s.dim}, {s.max_slots} slots)"
                                  for s in model_spaces(config.data)))
     for r in rows:

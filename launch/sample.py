@@ -35,7 +35,7 @@ from ml_collections import config_flags
 
 from elc.checkpoints.backbone import load_backbone
 from elc.generation.answering import GenerationConfig, Request, answer
-from elc.generation.sampler import generate
+from elc.generation.sampler import GenerationLengthError, generate
 from elc.projects.movielens import questions
 from elc.train.trainer import restore_stage_params, setup_run
 from launch.projects import config_project
@@ -176,10 +176,13 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     quiet_third_party_logs()
-    if _WORKDIR.value:
-        _sample_elm(_CONFIG.value)
-    else:
-        _sample_text(_CONFIG.value)
+    try:
+        if _WORKDIR.value:
+            _sample_elm(_CONFIG.value)
+        else:
+            _sample_text(_CONFIG.value)
+    except GenerationLengthError as error:  # found before generation starts
+        raise app.UsageError(f"{error} (--config.sample.max_new_tokens)") from None
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from ml_collections import config_flags
 
 from elc.checkpoints.backbone import load_backbone
 from elc.likelihood import token_nll
+from elc.text_files import TextDecodeError, read_text
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
@@ -26,8 +27,10 @@ def main(argv):
     path = _TEXT_FILE.value
     if not os.path.isfile(path):
         raise app.UsageError(f"--text_file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        text = read_text(path)
+    except TextDecodeError as error:
+        raise app.UsageError(f"--text_file {error}") from None
     config = _CONFIG.value
     backbone = load_backbone(config.backbone)
     if backbone.tokenizer is None:

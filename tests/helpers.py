@@ -44,6 +44,13 @@ def random_backbone(config, seed=0):
     return jax.tree_util.tree_map_with_path(draw, strip_boxes(abstract_backbone(config)))
 
 
+def fake_devices_env(count: int) -> dict:
+    """This process's environment for a child process that sees ``count`` fake CPU devices
+    (other XLA flags, such as the tests' compile settings, kept)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    return dict(os.environ, XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={count}")
+
+
 def load_config(name: str, arg: str | None = None):
     """``configs/NAME.py``'s config (``arg``: its variant suffix, as after ':')."""
     spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", f"{name}.py"))

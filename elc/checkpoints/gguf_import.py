@@ -75,6 +75,7 @@ def config_from_gguf(reader: GGUFReader, source: str = "GGUF", **overrides) -> G
         mlp_dim=int(meta("feed_forward_length")),
         vocab_size=int(embedding.shape[-1]),
         sliding_window=int(meta("attention.sliding_window")),
+        context_length=int(meta("context_length", GemmaConfig.context_length)),
         global_rope_base=float(meta("rope.freq_base")),
         global_rope_scale=float(meta("rope.scaling.factor", 1.0)),
         # Stored as float32: 1e-6 reads back as 9.99999997e-07.

@@ -18,6 +18,7 @@ from safetensors.numpy import save_file
 
 from elc.model.config import GemmaConfig
 from elc.checkpoints.layer_stack import LayerWeights, check_shapes
+from elc.text_files import read_json
 
 _INDEX_FILE = "model.safetensors.index.json"
 _SINGLE_FILE = "model.safetensors"
@@ -34,20 +35,10 @@ _NORMS = {
 }
 
 
-def _read_json(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found")
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from error
-
-
 def config_from_hf(directory: str, **overrides) -> GemmaConfig:
     """Hyperparameters from a Hugging Face ``config.json`` (text config of multimodal ones)."""
     path = os.path.join(directory, "config.json")
-    raw = _read_json(path)
+    raw = read_json(path)
     text = raw.get("text_config", raw)
     model_type = text.get("model_type", raw.get("model_type"))
     if model_type not in ("gemma3_text", "gemma3"):
@@ -87,6 +78,8 @@ def config_from_hf(directory: str, **overrides) -> GemmaConfig:
     )
     if pattern:
         fields["attention_pattern"] = pattern
+    if "max_position_embeddings" in text:
+        fields["context_length"] = text["max_position_embeddings"]
     fields.update(overrides)
     return GemmaConfig(**fields)
 
@@ -94,7 +87,7 @@ def config_from_hf(directory: str, **overrides) -> GemmaConfig:
 def _tensor_files(directory: str) -> list[str]:
     index = os.path.join(directory, _INDEX_FILE)
     if os.path.isfile(index):
-        shards = sorted(set(_read_json(index)["weight_map"].values()))
+        shards = sorted(set(read_json(index)["weight_map"].values()))
         return [os.path.join(directory, s) for s in shards]
     single = os.path.join(directory, _SINGLE_FILE)
     if os.path.isfile(single):
@@ -162,7 +155,7 @@ def hf_config_dict(config: GemmaConfig) -> dict:
         "intermediate_size": config.mlp_dim, "num_hidden_layers": config.num_layers,
         "num_attention_heads": config.num_heads, "num_key_value_heads": config.num_kv_heads,
         "head_dim": config.head_dim, "hidden_activation": "gelu_pytorch_tanh",
-        "max_position_embeddings": 32768, "rms_norm_eps": config.rms_norm_eps,
+        "max_position_embeddings": config.context_length, "rms_norm_eps": config.rms_norm_eps,
         "rope_theta": config.global_rope_base, "rope_local_base_freq": config.local_rope_base,
         "rope_scaling": scaling, "sliding_window": config.sliding_window,
         "layer_types": types, "query_pre_attn_scalar": config.query_pre_attn_scalar or config.head_dim,

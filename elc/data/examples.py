@@ -13,6 +13,8 @@ import json
 import os
 from typing import Any, Mapping, Protocol
 
+from elc.text_files import open_text
+
 SlotValue = str | list[float]
 _KEYS = ("prompt", "target", "slots")
 _OPTIONAL_KEYS = ("task",)
@@ -95,14 +97,9 @@ def read_jsonl(path: str | os.PathLike) -> list[Example]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"examples file not found: {path}")
     examples = []
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
+    with open_text(path, newline="\n") as f:  # lines end at "\n" only, as JSONL's do
+        for number, line in enumerate(f, start=1):
             origin = f"{path}:{number}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise ValueError(f"{origin}: not UTF-8 ({error.reason} at byte {error.start})") \
-                    from None
             if not line.strip():
                 continue
             try:

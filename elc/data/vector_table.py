@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 
+from elc.text_files import open_text
+
 
 @dataclasses.dataclass(eq=False)
 class VectorTable:
@@ -116,7 +118,7 @@ class VectorTable:
 def _read_ids(path: str) -> list[str]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"ids file not found: {path}")
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         if path.endswith(".txt"):
             return [line.strip() for line in f if line.strip()]
         if not path.endswith(".json"):

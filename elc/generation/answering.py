@@ -11,7 +11,7 @@ from absl import logging
 from elc.data.example_encoder import ExampleEncoder
 from elc.data.examples import SlotValue
 from elc.model.elm import ELM
-from elc.generation.sampler import generate
+from elc.generation.sampler import check_generation_length, generate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +45,8 @@ def answer(elm: ELM, params: dict, encoder: ExampleEncoder, requests: Sequence[R
     tokenizer = encoder.tokenizer
     encoded = [encoder.encode_prompt(r.prompt, r.slots, where=f"{label} request {i}")
                for i, r in enumerate(requests)]
+    # Every prompt at once: a long one in the last batch fails now, not after the others.
+    check_generation_length(elm, [len(e["tokens"]) for e in encoded], config.max_new_tokens)
     texts: list[str] = []
     start = time.time()
     for first in range(0, len(encoded), config.batch_size):

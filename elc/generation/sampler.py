@@ -38,6 +38,31 @@ def _config(model: Gemma3 | ELM) -> GemmaConfig:
     return model.backbone_config if isinstance(model, ELM) else model.config
 
 
+class GenerationLengthError(ValueError):
+    """max_new_tokens below 1, or a prompt plus max_new_tokens beyond the backbone's context."""
+
+
+def check_generation_length(model: Gemma3 | ELM, prompt_lengths: Sequence[int],
+                            max_new_tokens: int) -> None:
+    """Raises GenerationLengthError unless ``max_new_tokens`` >= 1 and each prompt of
+    ``prompt_lengths`` tokens plus ``max_new_tokens`` fits the backbone's
+    ``context_length``: a request beyond it would run (for minutes) out of what the model
+    was trained on, so it fails before anything compiles."""
+    if max_new_tokens < 1:
+        raise GenerationLengthError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    limit = _config(model).context_length
+    lengths = list(prompt_lengths)
+    longest = max(lengths, default=0)
+    if longest + max_new_tokens > limit:
+        which = f" (prompt {lengths.index(longest)})" if lengths else ""
+        room = (f"at most {limit - longest} new tokens fit" if longest < limit
+                else "the prompt alone fills it")
+        raise GenerationLengthError(
+            f"max_new_tokens={max_new_tokens} after a prompt of {longest} tokens{which} needs "
+            f"{longest + max_new_tokens} positions, beyond the backbone's context of {limit} "
+            f"(its context_length); {room}")
+
+
 def _embed(model: Gemma3 | ELM, params, tokens: jax.Array, slots) -> jax.Array:
     if isinstance(model, ELM):
         return model.apply(params, tokens, slots, method=ELM.embed)
@@ -167,7 +192,8 @@ def generate(model: Gemma3 | ELM, params, prompts: Sequence[Sequence[int]], *,
       model: a Gemma3 decoder, or an ELM (whose prompts may hold soft tokens).
       params: the variables ``model.apply`` takes, e.g. ``{'params': ...}``.
       prompts: token ids per prompt, BOS included.
-      max_new_tokens: most tokens generated per prompt.
+      max_new_tokens: most tokens generated per prompt; with the longest prompt it must
+        fit the backbone's ``context_length`` (see :func:`check_generation_length`).
       temperature: 0 decodes greedily; above 0 samples from softmax(logits / T),
         restricted by ``top_k`` and ``top_p``, deterministically for a given ``seed``.
       top_k: sample among the k most likely tokens only; 0 (or >= vocabulary) is off.
@@ -184,8 +210,6 @@ def generate(model: Gemma3 | ELM, params, prompts: Sequence[Sequence[int]], *,
     """
     if not isinstance(model, (Gemma3, ELM)):
         raise TypeError(f"model must be a Gemma3 or an ELM, got {type(model).__name__}")
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if not isinstance(top_k, (int, np.integer)) or top_k < 0:
@@ -200,6 +224,7 @@ def generate(model: Gemma3 | ELM, params, prompts: Sequence[Sequence[int]], *,
     if slots is not None and len(slots) != len(prompts):
         raise ValueError(f"got {len(slots)} slot dicts for {len(prompts)} prompts; expected "
                          "one per prompt")
+    check_generation_length(model, [len(p) for p in prompts], max_new_tokens)
 
     count = len(prompts)
     lengths = np.array([len(p) for p in prompts], np.int32)

@@ -34,6 +34,8 @@ class GemmaConfig:
       mlp_dim: hidden width of the GeGLU feed-forward block.
       vocab_size: rows of the (tied) embedding table.
       sliding_window: tokens a local layer sees, the current one included.
+      context_length: the most positions (prompt plus generated tokens) the model was
+        trained on; generation is refused beyond it (RoPE would run on, out of training).
       query_pre_attn_scalar: queries are scaled by ``query_pre_attn_scalar ** -0.5``.
       local_rope_base / global_rope_base: RoPE max wavelengths of the two layer kinds.
       global_rope_scale: linear position scaling of the global layers' RoPE.
@@ -54,6 +56,7 @@ class GemmaConfig:
     mlp_dim: int
     vocab_size: int = GEMMA3_VOCAB_SIZE
     sliding_window: int = 512
+    context_length: int = 32_768
     query_pre_attn_scalar: float | None = None
     local_rope_base: float = 10_000.0
     global_rope_base: float = 1_000_000.0
@@ -67,7 +70,7 @@ class GemmaConfig:
 
     def __post_init__(self):
         positive = ("num_layers", "embed_dim", "num_heads", "num_kv_heads", "head_dim",
-                    "mlp_dim", "vocab_size", "sliding_window")
+                    "mlp_dim", "vocab_size", "sliding_window", "context_length")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
@@ -134,18 +137,18 @@ PRESETS: dict[str, GemmaConfig] = {
                       head_dim=256, mlp_dim=6912, sliding_window=512,
                       query_pre_attn_scalar=256),
     "4b": GemmaConfig(num_layers=34, embed_dim=2560, num_heads=8, num_kv_heads=4,
-                      head_dim=256, mlp_dim=10240, sliding_window=1024,
+                      head_dim=256, mlp_dim=10240, sliding_window=1024, context_length=131_072,
                       query_pre_attn_scalar=256, global_rope_scale=8.0),
     "12b": GemmaConfig(num_layers=48, embed_dim=3840, num_heads=16, num_kv_heads=8,
-                       head_dim=256, mlp_dim=15360, sliding_window=1024,
+                       head_dim=256, mlp_dim=15360, sliding_window=1024, context_length=131_072,
                        query_pre_attn_scalar=256, global_rope_scale=8.0),
     # 27B scales queries by (embed_dim / num_heads) ** -0.5 = 168 ** -0.5, not head_dim.
     "27b": GemmaConfig(num_layers=62, embed_dim=5376, num_heads=32, num_kv_heads=16,
-                       head_dim=128, mlp_dim=21504, sliding_window=1024,
+                       head_dim=128, mlp_dim=21504, sliding_window=1024, context_length=131_072,
                        query_pre_attn_scalar=168, global_rope_scale=8.0),
     # Random tiny decoder for unit tests: 7 layers so both a scanned group and a tail exist.
     "tiny": GemmaConfig(num_layers=7, embed_dim=64, num_heads=4, num_kv_heads=2, head_dim=16,
-                        mlp_dim=128, vocab_size=512, sliding_window=8,
+                        mlp_dim=128, vocab_size=512, sliding_window=8, context_length=1024,
                         query_pre_attn_scalar=16),
 }
 

@@ -37,7 +37,8 @@ class AlsConfig:
     Attributes:
       dim: embedding dimension d.
       regularization: L2 weight on both factor matrices; 0 is allowed but leaves a solve
-        singular (NaN factors) whenever the fixed factors do not span R^dim.
+        singular (NaN factors, which fit_als reports) whenever the fixed factors do not
+        span R^dim.
       alpha: confidence scale; larger trusts observed interactions more than unobserved ones.
       iterations: number of full sweeps (users then items).
       seed: seed of the random initial factors.
@@ -255,6 +256,10 @@ def fit_als(user_ids: np.ndarray, item_ids: np.ndarray, values: np.ndarray, num_
     Returns:
       The factors and the objective after each iteration, which never increases since each
       half-step is an exact minimisation.
+
+    Raises:
+      ValueError: bad input, or a non-finite objective (the factors overflowed float32),
+        naming the iteration and the largest value.
     """
     users_np, items_np, values = _validate(user_ids, item_ids, values, num_users, num_items)
     keys, inverse = np.unique(users_np * num_items + items_np, return_inverse=True)
@@ -271,8 +276,17 @@ def fit_als(user_ids: np.ndarray, item_ids: np.ndarray, values: np.ndarray, num_
     user_lists = _Lists(rows, cols, conf, num_users, config.dim)
     item_lists = _Lists(cols, rows, conf, num_items, config.dim)
     history = []
-    for _ in range(config.iterations):
+    for iteration in range(1, config.iterations + 1):
         users = _solve_all(items, user_lists, num_users, config.regularization)
         items = _solve_all(users, item_lists, num_items, config.regularization)
         history.append(_loss(users, items, rows, cols, conf, config.regularization))
+        if not np.isfinite(history[-1]):  # NaN factors would go on silently to the tables
+            largest = int(np.argmax(values))
+            singular = (" or regularization 0 left a solve singular"
+                        if config.regularization == 0 else "")
+            raise ValueError(
+                f"ALS diverged: objective {history[-1]} after iteration {iteration}. The largest "
+                f"of the values is {values[largest]:g} (position {largest}); values far outside "
+                f"the data's scale (a rating of 1e12 on a 1 to 5 scale) overflow float32"
+                f"{singular}")
     return AlsFactors(np.asarray(users, np.float32), np.asarray(items, np.float32), history)

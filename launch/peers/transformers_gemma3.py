@@ -32,7 +32,8 @@ def _model(preset: str):
         num_attention_heads=shape.num_heads, num_key_value_heads=shape.num_kv_heads,
         head_dim=shape.head_dim, sliding_window=shape.sliding_window,
         query_pre_attn_scalar=shape.query_pre_attn_scalar or shape.head_dim,
-        max_position_embeddings=32_768, pad_token_id=0, eos_token_id=1, bos_token_id=2)
+        max_position_embeddings=shape.context_length, pad_token_id=0, eos_token_id=1,
+        bos_token_id=2)
     torch.manual_seed(0)
     model = Gemma3ForCausalLM(config).to(device="cuda", dtype=torch.bfloat16)
     return model, getattr(model.config, "_attn_implementation", "?")

@@ -42,6 +42,7 @@ def test_hf_safetensors_logits_match_transformers():
     backbone = load_backbone({"format": "hf", "path": HF_DIR})
     assert (backbone.config.embed_dim, backbone.config.num_layers) == (48, 7)
     assert backbone.config.layer_types[5] == "global"
+    assert backbone.config.context_length == 128  # its max_position_embeddings
     assert_logits_match(backbone, HF_DIR)
 
 

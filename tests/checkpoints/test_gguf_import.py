@@ -85,7 +85,8 @@ def write_gguf(path, tensors, *, matrix_type=Q.F32, arch="gemma3", raw=None, con
             "feed_forward_length": config.mlp_dim, "attention.head_count": config.num_heads,
             "attention.head_count_kv": config.num_kv_heads, "attention.key_length": config.head_dim,
             "attention.value_length": config.head_dim,
-            "attention.sliding_window": config.sliding_window, "context_length": 128}
+            "attention.sliding_window": config.sliding_window,
+            "context_length": config.context_length}
     for key, value in meta.items():
         writer.add_uint32(f"{arch}.{key}", value)
     writer.add_float32(f"{arch}.rope.freq_base", 1e6)

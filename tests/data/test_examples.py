@@ -61,7 +61,7 @@ def test_read_jsonl_errors_name_the_line(tmp_path, line, message):
 def test_read_jsonl_rejects_non_utf8_and_missing_files(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_bytes(b'\n{"prompt": "\xff", "target": "t", "slots": {}}\n')
-    with pytest.raises(ValueError, match=r"train.jsonl:2: not UTF-8"):
+    with pytest.raises(ValueError, match=r"train.jsonl: not UTF-8 at byte 13 \(line 2: "):
         read_jsonl(path)
     with pytest.raises(FileNotFoundError, match=r"examples file not found: .*missing.jsonl"):
         read_jsonl(tmp_path / "missing.jsonl")

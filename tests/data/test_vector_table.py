@@ -81,6 +81,9 @@ def test_load_errors(tmp_path):
     (tmp_path / "ids.txt").write_text("1\n2\n")
     with pytest.raises(ValueError, match=r"vectors.npy: embedding table 'movie': 2 ids for 3"):
         VectorTable.load("movie", tmp_path / "vectors.npy", tmp_path / "ids.txt")
+    (tmp_path / "ids.txt").write_bytes(b"1\n2\n\xe9\n")  # Latin-1
+    with pytest.raises(ValueError, match=r"ids.txt: not UTF-8 at byte 4 \(line 3: "):
+        VectorTable.load("movie", tmp_path / "vectors.npy", tmp_path / "ids.txt")
     (tmp_path / "ids.json").write_text('{"a": 1}')
     with pytest.raises(ValueError, match=r"ids.json: expected a JSON list"):
         VectorTable.load("movie", tmp_path / "vectors.npy", tmp_path / "ids.json")

@@ -22,9 +22,11 @@ from elc.data.example_encoder import ExampleEncoder, SpaceSpec
 from elc.model.config import get_preset
 from elc.model.elm import ELM, AdapterConfig, init_adapters, space_dims
 from elc.model.gemma import Gemma3, init_cache, positions_from_mask
-from elc.generation.sampler import _filter_logits, generate
+from elc.generation import answering
+from elc.generation.answering import GenerationConfig, Request, answer
+from elc.generation.sampler import GenerationLengthError, _filter_logits, generate
 
-from helpers import ROOT, random_backbone
+from helpers import ROOT, fake_devices_env, random_backbone
 
 # A window of 6 is far below prompt + generation, so the local layers' mask matters.
 CONFIG = dataclasses.replace(get_preset("tiny"), sliding_window=6)
@@ -285,9 +287,32 @@ def test_elm_slot_arguments_are_checked(elm):
         generate(model, params, prompts, max_new_tokens=4, slots=late)
 
 
+def test_generation_beyond_the_backbones_context_fails_at_once(gemma):
+    model, params, _ = gemma
+    limit = CONFIG.context_length
+    longest = max(map(len, PROMPTS))
+    with pytest.raises(GenerationLengthError,
+                       match=rf"max_new_tokens={limit} after a prompt of {longest} tokens "
+                             rf"\(prompt 1\) needs {limit + longest} positions, beyond the "
+                             rf"backbone's context of {limit} .*at most {limit - longest} new"):
+        generate(model, params, PROMPTS, max_new_tokens=limit)
+
+
+def test_answers_check_every_prompt_before_the_first_batch(elm, monkeypatch):
+    model, params, _, _ = elm
+    batches = []
+    monkeypatch.setattr(answering, "generate", lambda *a, **kw: batches.append(a) or [[1]])
+    short, long = Request("Say hi", {}), Request("Tell me about <movie>.", {"movie": VECTORS[0]})
+    fits_short = CONFIG.context_length - len(ENCODER.encode_prompt("Say hi", {})["tokens"])
+    with pytest.raises(GenerationLengthError, match=rf"max_new_tokens={fits_short} .*\(prompt 1\)"):
+        answer(model, params["params"], ENCODER, [short, long],
+               GenerationConfig(max_new_tokens=fits_short, batch_size=1))
+    assert not batches  # the short prompt's batch was not generated first
+
+
 @pytest.mark.slow
 def test_sharded_greedy_generation_matches_one_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+    env = dict(fake_devices_env(8),
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     result = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "probes", "sampling_probe.py")],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

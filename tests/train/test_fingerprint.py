@@ -1,6 +1,5 @@
 """Checkpoint fingerprints: checksums of an array's raw bits, against numpy's."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +9,7 @@ import numpy as np
 
 from elc.train.fingerprint import fingerprints, mismatches, non_finite_leaves
 
-from helpers import ROOT
+from helpers import ROOT, fake_devices_env
 
 
 def numpy_checksums(array: np.ndarray) -> dict:
@@ -71,8 +70,7 @@ def test_the_same_array_sharded_differently_has_the_same_fingerprint():
         assert all(p == prints[0] for p in prints), prints
         print("same")
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_PLATFORMS="cpu")
+    env = dict(fake_devices_env(8), JAX_PLATFORMS="cpu")
     result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "same" in result.stdout, result.stderr[-3000:]

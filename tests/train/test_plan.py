@@ -75,6 +75,21 @@ def test_the_plan_of_the_tiny_config_counts_what_the_trainer_trains():
         assert float(full_logits) > 0 and re.fullmatch(r"-?\d+%", saved)
 
 
+@pytest.mark.slow
+def test_devices_is_parsed_by_absl_in_either_form_and_must_be_positive():
+    def plan_adapter(*flags):
+        return subprocess.run([sys.executable, "-m", "launch.plan", "--config=configs/tiny_elm.py",
+                               "--stage=adapter", "--nocompare_full_logits", *flags],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+    spaced = plan_adapter("--devices", "2")  # was read by hand, as 1 device
+    assert spaced.returncode == 0, spaced.stderr[-3000:]
+    assert "; 2 devices, " in spaced.stdout
+    zero = plan_adapter("--devices=0")  # was planned for no device
+    assert zero.returncode != 0
+    assert "flag --devices=0: 0 is not a positive integer" in zero.stderr
+
+
 @pytest.mark.minutes
 def test_a_multi_space_plan_counts_what_the_trainer_logs(tmp_path, caplog):
     config = jsonl_config(tmp_path)

@@ -12,7 +12,7 @@ import pytest
 
 from elc.sharding import logical_rules, make_mesh
 
-from helpers import ROOT, read_metrics
+from helpers import ROOT, fake_devices_env, read_metrics
 
 SHORT_RUN = ["--config=configs/tiny_elm.py", "--config.stage.adapter.steps=10",
              "--config.stage.adapter.warmup_steps=2", "--config.stage.full.steps=10",
@@ -24,8 +24,7 @@ LOSS_RTOL = 1e-5
 
 
 def environment(devices):
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env = fake_devices_env(devices)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
@@ -59,13 +58,12 @@ def single_device_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mesh", [
-    ["--config.mesh.data=1", "--config.mesh.fsdp=8"],
-    ["--config.mesh.data=2", "--config.mesh.fsdp=2", "--config.mesh.tensor=2",
-     "--config.mesh.rules=fsdp_tp"],
-], ids=["fsdp8", "data2_fsdp2_tensor2"])
-def test_sharded_losses_match_one_device(tmp_path, single_device_run, mesh):
-    finish(launch(tmp_path, devices=8, extra=mesh))
+def test_sharded_losses_match_one_device(tmp_path, single_device_run):
+    # All three axes at once, with tensor parallelism; the two-process test below shards
+    # parameters and optimizer state across processes with the default fsdp rules.
+    finish(launch(tmp_path, devices=8, extra=[
+        "--config.mesh.data=2", "--config.mesh.fsdp=2", "--config.mesh.tensor=2",
+        "--config.mesh.rules=fsdp_tp"]))
     assert_same_losses(tmp_path, single_device_run)
 
 
@@ -100,9 +98,12 @@ def free_port():
 
 
 def launch_two_processes(workdir):
+    """A run over two processes of one device each, its parameters and optimizer state
+    sharded across them (fsdp 2)."""
     port = free_port()
-    return [launch(workdir, devices=2, process=[
-        f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"])
+    return [launch(workdir, devices=1, extra=["--config.mesh.data=1", "--config.mesh.fsdp=2"],
+                   process=[f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+                            f"--process_id={i}"])
         for i in range(2)]
 
 

@@ -117,6 +117,14 @@ def test_fit_rejects_bad_input(rows, cols, vals, message):
         fit_als(np.array(rows), np.array(cols), np.array(vals), 5, 7, AlsConfig(dim=2))
 
 
+def test_a_value_far_outside_the_scale_is_reported_not_fitted_to_nan():
+    vals = VALS.copy()
+    vals[3] = 1e12  # a rating on a 1 to 5 scale gone wrong
+    with pytest.raises(ValueError, match=r"ALS diverged: objective nan after iteration 1\. "
+                                         r"The largest of the values is 1e\+12 \(position 3\)"):
+        fit_als(ROWS, COLS, vals, 5, 7, AlsConfig(dim=2, iterations=2))
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="confidence must be 'linear' or 'log', got 'sqrt'"):
         AlsConfig(confidence="sqrt")

@@ -11,6 +11,7 @@ import os
 import zipfile
 
 from elc.data.vector_table import VectorTable
+from elc.text_files import open_text
 
 _SHOWN = 5  # ids named in an error about many ids
 
@@ -50,10 +51,10 @@ def read_texts(path: str) -> dict[str, str]:
     texts: dict[str, str] = {}
     lines: dict[str, int] = {}
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_text(path) as f:
             raw_lines = f.readlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"descriptions file {path} cannot be read as UTF-8 text: {error}") from None
+    except OSError as error:
+        raise ValueError(f"descriptions file {path} cannot be read: {error}") from None
     for number, line in enumerate(raw_lines, start=1):
         if not line.strip():
             continue

@@ -21,8 +21,12 @@ file with an absl warning quoting the first offending line, and skipped:
 
 * ``malformed_rating`` / ``malformed_movie`` / ``malformed_user``: wrong field count or a
   non-numeric id, rating, timestamp or age.
+* ``out_of_scale_rating``: a rating outside the dataset's scale (``WHOLE_STARS``, 1 to 5,
+  for ML-100k and ML-1m; ``HALF_STARS``, 0.5 to 5, for the later datasets); ALS fed such a
+  value (a typo like 40, or 1e12) is skewed or overflows.
 * ``unknown_user`` / ``unknown_item``: a rating whose user (when the dataset has users)
-  or movie is not in the user/movie table. Checked in that order, counted once.
+  or movie is not in the user/movie table. Checked after the scale, in that order; a row
+  is counted once.
 * ``duplicate_rating``: a repeated (user, item) pair; the latest timestamp is kept (on a
   tie, the later line).
 * ``no_genres``: a movie with no genre (empty, ``(no genres listed)`` or all ML-100k
@@ -48,9 +52,14 @@ from typing import Generic, TypeVar
 import numpy as np
 from absl import logging
 
+from elc.text_files import open_text
+
 SOURCES = ("recbole", "grouplens", "tfds")
-REPORT_KEYS = ("malformed_rating", "malformed_movie", "malformed_user", "unknown_user",
-               "unknown_item", "duplicate_rating", "no_genres")
+REPORT_KEYS = ("malformed_rating", "malformed_movie", "malformed_user", "out_of_scale_rating",
+               "unknown_user", "unknown_item", "duplicate_rating", "no_genres")
+# (lowest, highest) rating of each dataset: ML-100k and ML-1m rate in whole stars, ML-10m
+# and the later ones in half stars (their READMEs).
+WHOLE_STARS, HALF_STARS = (1.0, 5.0), (0.5, 5.0)
 
 # The 19 genre flags of ML-100k's u.item, in column order (as in its u.genre file).
 ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy",
@@ -213,7 +222,7 @@ def _require(directory: str, name: str) -> str:
 
 def _delimited(path: str, sep: str, encoding: str) -> Iterator[tuple[int, list[str]]]:
     """(1-based line number, fields) of the non-blank lines of a file split on ``sep``."""
-    with open(path, encoding=encoding, newline="") as f:
+    with open_text(path, encoding, newline="") as f:
         for number, line in enumerate(f, 1):
             line = line.rstrip("\r\n")
             if line:
@@ -273,14 +282,21 @@ class _RawRatings:
 
 
 def _finish(raw: _RawRatings, movies: dict[int, Movie], users: dict[int, User],
-            check_users: bool, reporter: _Reporter, source: str,
+            check_users: bool, reporter: _Reporter, source: str, scale: tuple[float, float],
             tag_genome: TagGenome | None = None) -> MovieLens:
-    """Drops unjoinable and duplicate ratings and builds the MovieLens object."""
+    """Drops ratings outside ``scale`` (lowest, highest), unjoinable and duplicate ratings
+    and builds the MovieLens object."""
+    low, high = scale
+    in_scale = (raw.ratings >= low) & (raw.ratings <= high)
+    for index in np.flatnonzero(~in_scale):
+        reporter.skip("out_of_scale_rating", raw.file, raw.lines[index],
+                      f"rating {raw.ratings[index]:g} is outside the scale {low:g} to {high:g}")
     known_user = np.isin(raw.user_ids, np.fromiter(users, np.int64, len(users)))
     if not check_users:
         known_user[:] = True
+    known_user &= in_scale  # a row out of scale is counted as that alone
     known_item = np.isin(raw.item_ids, np.fromiter(movies, np.int64, len(movies)))
-    for index in np.flatnonzero(~known_user):
+    for index in np.flatnonzero(in_scale & ~known_user):
         reporter.skip("unknown_user", raw.file, raw.lines[index],
                       f"user {raw.user_ids[index]} is not in the user table")
     for index in np.flatnonzero(known_user & ~known_item):
@@ -405,7 +421,7 @@ def load_recbole(directory: str = "") -> MovieLens:
                    strip_types=True)
     raw = _rating_rows(lines, inter, (col["user_id"], col["item_id"], col["rating"],
                                       col["timestamp"]), len(header), reporter)
-    return _finish(raw, movies, users, True, reporter, "recbole")
+    return _finish(raw, movies, users, True, reporter, "recbole", WHOLE_STARS)
 
 
 # ---------------------------------------------------------------- GroupLens
@@ -456,7 +472,7 @@ def _load_100k(directory: str) -> MovieLens:
         except ValueError as error:
             reporter.skip("malformed_movie", item, line, f"{fields}: {error}")
     raw = _rating_rows(_delimited(data, "\t", "latin-1"), data, (0, 1, 2, 3), 4, reporter)
-    return _finish(raw, movies, users, True, reporter, "grouplens:ml-100k")
+    return _finish(raw, movies, users, True, reporter, "grouplens:ml-100k", WHOLE_STARS)
 
 
 def _load_dat(directory: str) -> MovieLens:
@@ -486,7 +502,9 @@ def _load_dat(directory: str) -> MovieLens:
         except ValueError as error:
             reporter.skip("malformed_movie", movie_file, line, f"{fields}: {error}")
     raw = _rating_rows(_delimited(ratings, "::", "latin-1"), ratings, (0, 1, 2, 3), 4, reporter)
-    return _finish(raw, movies, users, bool(users), reporter, "grouplens:ml-1m")
+    # ML-1m has users.dat and whole stars; ML-10m neither.
+    return _finish(raw, movies, users, bool(users), reporter, "grouplens:ml-1m",
+                   WHOLE_STARS if os.path.isfile(user_file) else HALF_STARS)
 
 
 def _genres(text: str) -> tuple[str, ...]:
@@ -496,7 +514,7 @@ def _genres(text: str) -> tuple[str, ...]:
 
 def _csv_lines(path: str) -> Iterator[tuple[int, list[str]]]:
     # csv handles the quoted titles with commas; line numbers are physical lines.
-    with open(path, encoding="utf-8", newline="") as f:
+    with open_text(path, newline="") as f:
         reader = csv.reader(f)
         for fields in reader:
             if fields:
@@ -524,7 +542,7 @@ def _load_csv(directory: str) -> MovieLens:
                                         col["timestamp"]), len(header), reporter)
     scores, tags = (os.path.join(directory, n) for n in ("genome-scores.csv", "genome-tags.csv"))
     genome = _tag_genome(scores, tags) if os.path.isfile(scores) and os.path.isfile(tags) else None
-    return _finish(raw, movies, {}, False, reporter, "grouplens:ml-csv", genome)
+    return _finish(raw, movies, {}, False, reporter, "grouplens:ml-csv", HALF_STARS, genome)
 
 
 def _tag_genome(scores: str, tags: str) -> TagGenome:
@@ -605,4 +623,5 @@ def load_tfds(data_dir: str = "", variant: str = "100k") -> MovieLens:
     raw = _RawRatings(f"movielens/{variant}-ratings", np.array(columns[0], np.int64),
                       np.array(columns[1], np.int64), np.array(columns[2], np.float32),
                       np.array(columns[3], np.int64), np.arange(len(rows), dtype=np.int64))
-    return _finish(raw, movies, users, True, reporter, f"tfds:{variant}")
+    return _finish(raw, movies, users, True, reporter, f"tfds:{variant}",
+                   WHOLE_STARS if variant in ("100k", "1m") else HALF_STARS)

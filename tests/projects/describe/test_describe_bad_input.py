@@ -83,7 +83,7 @@ def test_unreadable_files(tmp_path):
                                          r"'text'"):
         load_inputs(table, no_text)
     (tmp_path / "latin.jsonl").write_bytes(b'{"id": "a", "text": "caf\xe9"}\n')
-    with pytest.raises(ValueError, match=r"latin.jsonl cannot be read as UTF-8"):
+    with pytest.raises(ValueError, match=r"latin.jsonl: not UTF-8 at byte 24 \(line 1: "):
         load_inputs(table, str(tmp_path / "latin.jsonl"))
 
 

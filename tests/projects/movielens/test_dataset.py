@@ -8,8 +8,8 @@ import pytest
 
 from elc.projects.movielens.dataset import Movie, User, load_movielens, load_recbole, split_title_year
 
-ZERO = dict(malformed_rating=0, malformed_movie=0, malformed_user=0, unknown_user=0,
-            unknown_item=0, duplicate_rating=0, no_genres=0)
+ZERO = dict(malformed_rating=0, malformed_movie=0, malformed_user=0, out_of_scale_rating=0,
+            unknown_user=0, unknown_item=0, duplicate_rating=0, no_genres=0)
 
 
 def write(directory, name, text, encoding="utf-8"):
@@ -79,8 +79,8 @@ def test_grouplens_100k(ml100k):
     assert data.tag_genome is None
     assert data.summary() == (
         "MovieLens from grouplens:ml-100k: 2 users, 4 movies, 4 ratings; skipped/flagged: "
-        "malformed_rating 2, malformed_movie 1, malformed_user 1, unknown_user 3, "
-        "unknown_item 1, duplicate_rating 2, no_genres 1")
+        "malformed_rating 2, malformed_movie 1, malformed_user 1, out_of_scale_rating 0, "
+        "unknown_user 3, unknown_item 1, duplicate_rating 2, no_genres 1")
 
 
 def test_bad_rows_are_warned_with_file_and_line(ml100k, caplog):
@@ -90,6 +90,36 @@ def test_bad_rows_are_warned_with_file_and_line(ml100k, caplog):
     assert f"{ml100k / 'u.data'}: malformed_rating; first at line 5" in text
     assert f"{ml100k / 'u.data'}: duplicate_rating; first at line 1" in text
     assert f"{ml100k / 'u.item'}: no_genres; first at line 3" in text
+
+
+def test_ratings_outside_the_scale_are_counted_and_skipped(ml100k, caplog):
+    # ML-100k rates 1 to 5: 0, 40 and 1e12 (which makes ALS overflow) are out of scale,
+    # and so counted (also a row with an unknown user) instead of reaching ALS.
+    write(ml100k, "u.data", "1\t1\t5\t100\n1\t2\t0\t200\n2\t1\t40\t300\n"
+                            "2\t2\t1e12\t400\n9\t2\t6\t500\n2\t4\t1\t600\n", "latin-1")
+    with caplog.at_level(logging.WARNING):
+        data = load_movielens("grouplens", str(ml100k))
+    assert_ratings(data.ratings, [(1, 1, 5, 100), (2, 4, 1, 600)])
+    assert data.report == dict(ZERO, malformed_movie=1, malformed_user=1, out_of_scale_rating=4,
+                               no_genres=1)
+    assert "out_of_scale_rating 4" in data.summary()
+    assert (f"{ml100k / 'u.data'}: out_of_scale_rating; first at line 2: rating 0 is outside "
+            "the scale 1 to 5") in caplog.text
+
+
+def test_half_star_datasets_keep_half_a_star(ml_csv):
+    write(ml_csv, "ratings.csv", "userId,movieId,rating,timestamp\n1,1,0.5,1\n1,2,0.0,2\n"
+                                 "2,1,5.5,3\n")
+    data = load_movielens("grouplens", str(ml_csv))
+    assert_ratings(data.ratings, [(1, 1, 0.5, 1)])
+    assert data.report["out_of_scale_rating"] == 2
+
+
+def test_a_csv_file_not_in_utf8_is_named_with_its_byte_offset(ml_csv):
+    # The csv datasets are UTF-8 (ML-100k's latin-1 u.item is read as latin-1, above).
+    write(ml_csv, "movies.csv", "movieId,title,genres\n1,Café (1995),Drama\n", "latin-1")
+    with pytest.raises(ValueError, match=r"movies.csv: not UTF-8 at byte 26 \(line 2: "):
+        load_movielens("grouplens", str(ml_csv))
 
 
 def test_missing_required_file_names_it(ml100k):
