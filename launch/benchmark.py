@@ -18,6 +18,10 @@ and stage 2, the old step (logits at every position of padded rows) against targ
 logits, + sequence packing, and a LoRA stage 2; examples/s and target tokens/s with the
 ratios. Needs the config's data prepared (python -m launch.prepare_data).
 
+validation (elc/benchmarks/example_validation.py): an example file of --lines lines (the
+config's train file repeated) read and checked as training does before step 1, against
+json.loads of every line alone. Needs the config's data prepared.
+
 sampling: elc's KV-cache generation (one compiled while_loop) against the same model
 generating by full recomputation, one compiled loop that re-runs the decoder over the
 whole token buffer at every step (what a sampler without a cache does). Both decode
@@ -36,17 +40,22 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
+from elc.benchmarks.example_validation import run_validation_suite
 from elc.benchmarks.training import run_training_suite, training_table
 from elc.benchmarks.suite import (Settings, default_settings, parse_shapes, peer_available,
                                   run_suite, summary)
-from elc.checkpoints.backbone import load_backbone
+from elc.checkpoints.backbone import default_gguf_path, load_backbone
 from elc.model.config import PRESETS
 from elc.model.gemma import Gemma3, positions_from_mask
 from elc.generation.sampler import generate
+from elc.tokenizers.from_gguf import tokenizer_from_gguf
 from launch.quiet_logs import quiet_third_party_logs
 
-_SUITE = flags.DEFINE_enum("suite", "sampling", ["sampling", "accelerator", "training"],
+_SUITE = flags.DEFINE_enum("suite", "sampling",
+                           ["sampling", "accelerator", "training", "validation"],
                            "Which benchmark.")
+_LINES = flags.DEFINE_integer("lines", 1_000_000, "validation: lines of the example file.",
+                              lower_bound=1)
 _CONFIG = config_flags.DEFINE_config_file("config", None, "sampling, training: config file "
                                           "(configs/*.py).", lock_config=True)
 _STEPS = flags.DEFINE_integer("steps", 4, "training: timed steps per stage and path (after one "
@@ -148,6 +157,22 @@ def _run_accelerator_suite() -> None:
     print(f"results: {_OUT.value}")
 
 
+def _run_validation_suite() -> None:
+    backbone = _CONFIG.value.backbone
+    if backbone.format == "gguf":  # the tokenizer alone, without dequantising the weights
+        from gguf import GGUFReader
+        tokenizer = tokenizer_from_gguf(GGUFReader(backbone.path or default_gguf_path()))
+    else:
+        tokenizer = load_backbone(backbone).tokenizer
+    rows = run_validation_suite(_CONFIG.value, tokenizer, _LINES.value)
+    print(f"{_LINES.value:,} lines of {_CONFIG.value.data.train} (repeated)")
+    print("| what | seconds | lines/s | / floor |\n|---|---|---|---|")
+    floor = rows[0]["seconds"]
+    for row in rows:
+        print(f"| {row['what']} | {row['seconds']:.2f} | {row['lines_per_second']:,.0f} | "
+              f"{row['seconds'] / floor:.2f}x |")
+
+
 def _run_training_suite() -> None:
     try:
         results = run_training_suite(_CONFIG.value, _STEPS.value, _EXAMPLES_PER_ROW.value)
@@ -166,10 +191,14 @@ def main(argv):
         _run_accelerator_suite()
         return
     if _CONFIG.value is None:
-        example = {"training": "movielens_elm.py:cpu_quick"}.get(_SUITE.value, "gemma3_270m.py")
+        example = {"training": "movielens_elm.py:cpu_quick", "validation": "movielens_elm.py:cpu_quick"
+                   }.get(_SUITE.value, "gemma3_270m.py")
         raise app.UsageError(f"--suite={_SUITE.value} needs --config (e.g. configs/{example})")
     if _SUITE.value == "training":
         _run_training_suite()
+        return
+    if _SUITE.value == "validation":
+        _run_validation_suite()
         return
     batch, prompt_length, new_tokens = _BATCH.value, _PROMPT_LENGTH.value, _NEW_TOKENS.value
     for name, value in (("batch", batch), ("prompt_length", prompt_length),

@@ -169,30 +169,46 @@ class ExampleEncoder:
                                                    self.spaces[space].max_slots)
                           for space in self.spaces}}
 
+    def check(self, example: Example, where: str = "example") -> None:
+        """Raises ValueError (prefixed with ``where``) if ``example``'s slots cannot be
+        read: what :meth:`encode` checks short of tokenising, hence fast."""
+        try:
+            self._slots(example)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+
+    def _slots(self, example: Example) -> tuple[list[str], list[tuple[Slot, np.ndarray]]]:
+        """The prompt's text pieces (``texts[i]`` before slot i, one more than slots) and
+        each slot with its model input vector, in prompt order."""
+        texts, slots = split_prompt(example.prompt, example.slots, spaces=self.spaces,
+                                    special_pieces=self._special_pieces)
+        counts: dict[str, int] = {}
+        for slot in slots:
+            counts[slot.space] = counts.get(slot.space, 0) + 1
+        for space, count in counts.items():
+            if count > self.spaces[space].max_slots:
+                keys = [slot.key for slot in slots if slot.space == space]
+                raise ValueError(f"{count} slots of space {space!r} "
+                                 f"({', '.join(f'<{key}>' for key in keys)}) but its "
+                                 f"max_slots is {self.spaces[space].max_slots}")
+        return texts, [(slot, self._slot_vector(slot, example.slots[slot.key])) for slot in slots]
+
     def _encode_prompt(self, example: Example
                        ) -> tuple[list[int], dict[str, list[tuple[np.ndarray, int]]]]:
         """The prompt's ids, BOS first, and space -> (vector, position of its first
         placeholder) of each slot in prompt order."""
-        texts, slots = split_prompt(example.prompt, example.slots, spaces=self.spaces,
-                                    special_pieces=self._special_pieces)
+        texts, slots = self._slots(example)
         texts[0] = self._prefix + texts[0]
         texts[-1] += self._suffix  # the same piece as texts[0] when there are no slots
         ids = [self.tokenizer.bos_id] + self._text_ids(texts[0])
         starts: dict[str, list[tuple[np.ndarray, int]]] = {space: [] for space in self.spaces}
-        for slot, text in zip(slots, texts[1:]):
-            starts[slot.space].append((self._slot_vector(slot, example.slots[slot.key]),
-                                       len(ids)))
+        for (slot, vector), text in zip(slots, texts[1:]):
+            starts[slot.space].append((vector, len(ids)))
             ids += self.placeholder_ids[slot.space] + self._text_ids(text)
         if len(ids) >= self.max_length:
             raise ValueError(f"the prompt is {len(ids)} tokens (BOS, template and "
                              f"{self.num_soft_tokens} placeholder(s) per slot included), which "
                              f"leaves no room for a target token in max_length {self.max_length}")
-        for space, found in starts.items():
-            if len(found) > self.spaces[space].max_slots:
-                keys = [slot.key for slot in slots if slot.space == space]
-                raise ValueError(f"{len(found)} slots of space {space!r} "
-                                 f"({', '.join(f'<{key}>' for key in keys)}) but its "
-                                 f"max_slots is {self.spaces[space].max_slots}")
         return ids, starts
 
     def _slot_arrays(self, space: str, slots: list[tuple[np.ndarray, int]],

@@ -10,6 +10,7 @@ from elc.data.example_encoder import ExampleEncoder
 from elc.data.space_spec import SpaceSpec, model_spaces
 from elc.data.examples import TfdsExampleSource, read_jsonl
 from elc.data.synthetic import naming_task
+from elc.data.validation import validate_examples
 from elc.tokenizers.tokenizer import Tokenizer
 
 SOURCES = ("synthetic", "jsonl", "tfds")
@@ -77,4 +78,7 @@ def build_input_pipeline(data_config, tokenizer: Tokenizer, num_soft_tokens: int
                              max_length=data_config.max_length,
                              prompt_template=data_config.prompt_template,
                              examples_per_row=data_config.examples_per_row)
+    if source != "synthetic":  # every example checked now, not when a batch reaches it
+        validate_examples(train, encoder, f"train examples ({data_config.train})")
+        validate_examples(evaluation, encoder, f"eval examples ({data_config.eval})")
     return InputPipeline(spaces=spaces, encoder=encoder, train=train, eval=evaluation)

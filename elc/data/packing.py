@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from typing import Sequence
 
 import numpy as np
-from absl import logging
 
 from elc.data.example_encoder import ExampleEncoder
 from elc.data.examples import ExampleSource
+from elc.data.validation import Problems, Progress
 
 _TARGET_ROUNDING = 8  # bounds are rounded up to a multiple of this
 
@@ -39,15 +38,15 @@ def measure_examples(source: ExampleSource, encoder: ExampleEncoder,
                      label: str = "examples") -> np.ndarray:
     """int32 [N, 2]: (tokens, target tokens) of every example of ``source`` in a row."""
     sizes = np.zeros((len(source), 2), np.int32)
-    start = last_report = time.time()
+    problems, progress = Problems(label), Progress(f"measuring {label}", len(source))
     for index in range(len(source)):
         example = source[index]
-        sizes[index] = encoder.measure(example, where=example.origin or f"example {index}")
-        if time.time() - last_report > 10:
-            last_report = time.time()
-            rate = (index + 1) / (last_report - start)
-            logging.info("measuring %s: %d/%d (%.0f/s, ETA %.0fs)", label, index + 1,
-                         len(source), rate, (len(source) - index - 1) / rate)
+        try:
+            sizes[index] = encoder.measure(example, where=example.origin or f"example {index}")
+        except ValueError as error:  # a prompt too long for max_length, say: find them all
+            problems.add(str(error))
+        progress.update(index + 1)
+    problems.raise_if_any(len(source))
     return sizes
 
 

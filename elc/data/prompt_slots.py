@@ -9,6 +9,7 @@ tokenizer's special pieces (``<start_of_turn>``) are ordinary prompt text.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from typing import Collection
 
@@ -25,6 +26,7 @@ class Slot:
     space: str
 
 
+@functools.lru_cache(maxsize=4096)  # a file's examples reuse a handful of keys
 def slot_space(key: str) -> str:
     """The space of a slot key (the part before ``:``); ValueError for a malformed key."""
     match = _KEY.fullmatch(key)
@@ -53,14 +55,15 @@ def split_prompt(prompt: str, slot_keys: Collection[str], *, spaces: Collection[
         if space not in spaces:
             raise ValueError(f"slot <{key}> is of space {space!r}, which is not configured; "
                              f"configured spaces: {sorted(spaces)}")
-    texts, slots, start = [], [], 0
+    texts, slots, seen, start = [], [], set(), 0
     for match in _PLACEHOLDER.finditer(prompt):
         key = match.group(1)
         if key in slot_keys:
-            if any(slot.key == key for slot in slots):
+            if key in seen:
                 raise ValueError(f"prompt names slot <{key}> more than once; each slot must "
                                  "appear exactly once (use labels, <space:a> and <space:b>, for "
                                  "two vectors of one space)")
+            seen.add(key)
             texts.append(prompt[start:match.start()])
             slots.append(Slot(key, slot_space(key)))
             start = match.end()
@@ -68,7 +71,7 @@ def split_prompt(prompt: str, slot_keys: Collection[str], *, spaces: Collection[
             raise ValueError(f"prompt has placeholder {match.group(0)} but slots has no value "
                              f"for it; slots: {sorted(slot_keys)}")
     texts.append(prompt[start:])
-    unused = sorted(set(slot_keys) - {slot.key for slot in slots})
+    unused = sorted(set(slot_keys) - seen)
     if unused:
         raise ValueError(f"slots has values for {unused} but the prompt does not name "
                          f"{' '.join(f'<{key}>' for key in unused)}")
