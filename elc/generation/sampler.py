@@ -17,6 +17,7 @@ with sharded params, generation runs sharded: the cache carries logical axis nam
 from __future__ import annotations
 
 import functools
+import math
 from typing import Mapping, Sequence
 
 import flax.linen as nn
@@ -210,8 +211,8 @@ def generate(model: Gemma3 | ELM, params, prompts: Sequence[Sequence[int]], *,
     """
     if not isinstance(model, (Gemma3, ELM)):
         raise TypeError(f"model must be a Gemma3 or an ELM, got {type(model).__name__}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not (math.isfinite(temperature) and temperature >= 0):  # NaN fails "< 0" checks
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
     if not isinstance(top_k, (int, np.integer)) or top_k < 0:
         raise ValueError(f"top_k must be an int >= 0 (0 is off), got {top_k!r}")
     if not 0 < top_p <= 1:

@@ -51,8 +51,8 @@ class OptimizerConfig:
                 re.compile(pair[0])
             except re.error as error:
                 raise ValueError(f"lr_multipliers regex {pair[0]!r} is invalid: {error}") from None
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
         if not 0 <= self.warmup_steps < self.decay_steps:
             raise ValueError(f"warmup_steps must be in [0, steps={self.decay_steps}), "
                              f"got {self.warmup_steps}")

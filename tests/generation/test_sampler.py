@@ -196,8 +196,12 @@ def test_arguments_are_checked(gemma):
         call(top_p=1.5)
     with pytest.raises(ValueError, match="top_k must be an int >= 0.*got -1"):
         call(top_k=-1)
-    with pytest.raises(ValueError, match="temperature must be >= 0, got -0.5"):
+    with pytest.raises(ValueError, match="temperature must be a finite number >= 0, got -0.5"):
         call(temperature=-0.5)
+    with pytest.raises(ValueError, match="temperature must be a finite number >= 0, got nan"):
+        call(temperature=float("nan"))
+    with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\].*got nan"):
+        call(top_p=float("nan"))
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1, got 0"):
         call(max_new_tokens=0)
     with pytest.raises(ValueError, match="at least one token"):

@@ -45,3 +45,9 @@ def test_bad_pairs_are_rejected(pair):
     with pytest.raises(ValueError, match="lr_multipliers"):
         OptimizerConfig(learning_rate=1e-3, warmup_steps=0, decay_steps=5,
                         lr_multipliers=(pair,))
+
+
+@pytest.mark.parametrize("rate", [0.0, -1e-3, float("nan"), float("inf")])
+def test_a_learning_rate_that_is_not_finite_and_positive_is_rejected(rate):
+    with pytest.raises(ValueError, match=f"learning_rate must be a finite number > 0, got {rate}"):
+        OptimizerConfig(learning_rate=rate, warmup_steps=0, decay_steps=5)
