@@ -22,11 +22,11 @@ def numpy_checksums(array: np.ndarray) -> dict:
 def test_sums_match_numpy_and_name_each_leaf():
     values = np.random.default_rng(0).normal(size=(37, 11)).astype(np.float32)
     prints = fingerprints({"a": {"kernel": jnp.asarray(values)}, "step": jnp.asarray(7, jnp.int32)})
-    assert set(prints) == {"['a']['kernel']", "['step']"}
-    kernel = prints["['a']['kernel']"]
+    assert set(prints) == {"a/kernel", "step"}
+    kernel = prints["a/kernel"]
     assert {k: kernel[k] for k in ("sum", "weighted_sum")} == numpy_checksums(values)
     assert kernel["finite"] is True
-    assert prints["['step']"] == {"sum": 7, "weighted_sum": 7}  # integers carry no "finite"
+    assert prints["step"] == {"sum": 7, "weighted_sum": 7}  # integers carry no "finite"
 
 
 def test_one_flipped_bit_or_two_swapped_values_change_the_fingerprint():
@@ -37,13 +37,13 @@ def test_one_flipped_bit_or_two_swapped_values_change_the_fingerprint():
     swapped[[3, 9]] = swapped[[9, 3]]
     saved = fingerprints({"w": jnp.asarray(values)})
     assert mismatches(saved, fingerprints({"w": jnp.asarray(values)})) == []
-    assert mismatches(saved, fingerprints({"w": jnp.asarray(flipped)})) == ["['w']: checksum differs"]
+    assert mismatches(saved, fingerprints({"w": jnp.asarray(flipped)})) == ["w: checksum differs"]
     # A swap keeps the plain sum; the position-weighted one sees it.
     swapped_prints = fingerprints({"w": jnp.asarray(swapped)})
-    assert swapped_prints["['w']"]["sum"] == saved["['w']"]["sum"]
-    assert mismatches(saved, swapped_prints) == ["['w']: checksum differs"]
+    assert swapped_prints["w"]["sum"] == saved["w"]["sum"]
+    assert mismatches(saved, swapped_prints) == ["w: checksum differs"]
     assert mismatches(saved, fingerprints({"v": jnp.asarray(values)})) == [
-        "['w']: missing from the restored state", "['v']: not in the saved state"]
+        "w: missing from the restored state", "v: not in the saved state"]
 
 
 def test_narrow_dtypes_and_non_finite_values():
@@ -51,9 +51,9 @@ def test_narrow_dtypes_and_non_finite_values():
     prints = fingerprints({"h": jnp.asarray(half), "bad": jnp.asarray([1.0, np.nan]),
                            "inf": jnp.asarray([np.inf], jnp.bfloat16)})
     bits = half.view(np.uint16).astype(np.uint64)
-    assert prints["['h']"]["sum"] == int(bits.sum())
-    assert prints["['h']"]["weighted_sum"] == int((bits * np.array([1, 3, 5])).sum())
-    assert non_finite_leaves(prints) == ["['bad']", "['inf']"]
+    assert prints["h"]["sum"] == int(bits.sum())
+    assert prints["h"]["weighted_sum"] == int((bits * np.array([1, 3, 5])).sum())
+    assert non_finite_leaves(prints) == ["bad", "inf"]
 
 
 def test_the_same_array_sharded_differently_has_the_same_fingerprint():
