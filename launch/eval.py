@@ -62,13 +62,15 @@ def main(argv):
         if section not in _CONFIG.value:
             raise app.UsageError(f"the config has no {section!r} section; launch.eval needs "
                                  f"the {project} project's config")
-    # The run's config, checked before any model loads (its data files may not exist on a
-    # machine that only scores).
-    check_run_config(_CONFIG.value, require_files=False)
     if project == "describe":
         from elc.projects.describe.evaluation import evaluate_and_report
+        project_checks = {}
     else:
+        from elc.projects.movielens.config_checks import MOVIELENS_CHECKS as project_checks
         from elc.projects.movielens.evaluation import evaluate_and_report
+    # The run's config, checked before any model loads (its data files may not exist on a
+    # machine that only scores).
+    check_run_config(_CONFIG.value, require_files=False, project_checks=project_checks)
     with workdir_lock(_WORKDIR.value):
         path = evaluate_and_report(_CONFIG.value, _WORKDIR.value, _PHASE.value,
                                    _generate_command(sys.argv))

@@ -14,6 +14,7 @@ import time
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from elc.projects.movielens.config_checks import MOVIELENS_CHECKS
 from elc.projects.movielens.prepare import is_prepared, prepare_movielens
 from elc.projects.movielens.evaluation import evaluate_and_report
 from elc.train.config_check import check_run_config
@@ -33,7 +34,8 @@ def main(argv):
     quiet_third_party_logs()
     config, workdir = _CONFIG.value, _WORKDIR.value
     logging.info("MovieLens ELM, variant %s, workdir %s", config.get("variant", "?"), workdir)
-    check_run_config(config, require_files=False)  # the data files come from prepare
+    # The data files come from prepare.
+    check_run_config(config, require_files=False, project_checks=MOVIELENS_CHECKS)
     seconds = {}
     start = time.time()
     if is_prepared(config.prepare, config.prepare.out_dir):

@@ -280,17 +280,19 @@ def _check_mesh(config, device_count: int, problems: list[str]) -> None:
 
 
 def check_run_config(config, device_count: int | None = None, *,
-                     require_files: bool = True) -> None:
+                     require_files: bool = True,
+                     project_checks: dict[str, Check] | None = None) -> None:
     """Raises ConfigError listing every problem of a training run's ``config``.
 
     ``device_count`` (default: all devices) is what the mesh is checked against. Without
     ``require_files`` the example and table files need not exist yet (a pipeline checks
-    its config before it prepares them).
+    its config before it prepares them). ``project_checks`` adds a project's own fields
+    (``{"prepare.seed": integer(0), ...}``; absent fields are skipped).
     """
     problems: list[str] = []
     _non_finite_floats(config, "", problems)
     non_finite = set(problems)
-    _apply(config, "", FIELD_CHECKS, problems)
+    _apply(config, "", {**FIELD_CHECKS, **(project_checks or {})}, problems)
     _check_stages(config, problems)
     _check_data(config, require_files, problems)
     if require_files:

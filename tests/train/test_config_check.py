@@ -106,3 +106,18 @@ def test_train_checks_before_loading_the_backbone(tmp_path):
         f"backbone.path='{tmp_path}/missing.gguf': expected an existing file or directory "
         "(a gguf checkpoint)"]
     assert not (tmp_path / "workdir").exists()
+
+
+def test_the_movielens_fields_are_checked_with_the_rest():
+    from elc.projects.movielens.config_checks import MOVIELENS_CHECKS
+    config = load_config("movielens_elm", "cpu_quick")
+    check_run_config(config, require_files=False, project_checks=MOVIELENS_CHECKS)
+    config.prepare.holdout_movies = 1.0
+    config.prepare.tasks = ("movie_genres", "movie_jokes")
+    config.eval.interpolation_weights = (0.0, 1.5)
+    config.eval.max_new_tokens = 0
+    with pytest.raises(ConfigError) as error:
+        check_run_config(config, require_files=False, project_checks=MOVIELENS_CHECKS)
+    fields = [problem.split("=", 1)[0] for problem in error.value.problems]
+    assert fields == ["prepare.holdout_movies", "prepare.tasks", "eval.max_new_tokens",
+                      "eval.interpolation_weights"]
