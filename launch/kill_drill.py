@@ -5,13 +5,14 @@
       --config.train.checkpoint_every=5
 
 Arguments after ``--`` go to ``launch.train`` as they are. First an uninterrupted
-reference run (``WORKDIR/reference``), timed; then the drill (``WORKDIR/drill``): the same
-command started ``--kills`` times and killed with SIGKILL after a random delay drawn
-uniformly over the reference run's duration (so some kills land while a checkpoint is
-written), then run to the end. Every loss the drill logged, for every step, each time it
-ran that step, must equal the reference's. Prints one line per kill and a summary; exits
-non-zero when a resume differs or the final run fails. Logs every step
-(``--config.train.log_every=1`` is added).
+reference run (``WORKDIR/reference``), timed; then the drill (``WORKDIR/drill``): ``--kills``
+distinct steps drawn at random over the run, in order; for each, the same command is
+started (resuming from the last checkpoint) and killed with SIGKILL once it has logged
+that step, after a further random fraction of a step's time (so kills land inside steps
+and inside checkpoint writes too); then the run goes to the end. Every loss the drill
+logged, for every step, each time it ran that step, must equal the reference's. Prints
+one line per kill and a summary; exits non-zero when a resume differs or the final run
+fails. Logs every step (``--config.train.log_every=1`` is added).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def _losses(workdir: str) -> list[tuple[int, float]]:
     if not os.path.exists(path):
         return []
     with open(path, encoding="utf-8") as f:
-        return [(r["step"], r["loss"]) for r in map(json.loads, f) if "loss" in r]
+        lines = [line for line in f if line.endswith("\n")]  # not one being written
+    return [(r["step"], r["loss"]) for r in map(json.loads, lines) if "loss" in r]
 
 
 def _run_to_end(workdir: str, train_args: list[str]) -> None:
@@ -64,22 +66,29 @@ def main(argv):
     duration = time.time() - start
     expected = dict(_losses(reference))
     print(f"reference: {len(expected)} steps in {duration:.0f}s")
+    if _KILLS.value >= len(expected):
+        raise app.UsageError(f"--kills={_KILLS.value} needs a run of more steps than "
+                             f"{len(expected)}")
+    step_seconds = duration / len(expected)
     rng = random.Random(_SEED.value)
     killed = 0
-    for kill in range(1, _KILLS.value + 1):
-        delay = rng.uniform(0.0, duration)
+    for kill, step in enumerate(sorted(rng.sample(range(1, len(expected)), _KILLS.value)), 1):
+        already = len(_losses(drill))
         process = subprocess.Popen(_command(drill, train_args), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
-        try:
-            process.wait(timeout=delay)
-            outcome = f"ended by itself (exit {process.returncode})"
-        except subprocess.TimeoutExpired:
+        while process.poll() is None and not any(s >= step for s, _ in _losses(drill)[already:]):
+            time.sleep(0.02)
+        if process.poll() is None:
+            time.sleep(rng.uniform(0.0, step_seconds))
             process.send_signal(signal.SIGKILL)
             process.wait()
-            outcome, killed = "killed", killed + 1
-        logged = _losses(drill)
-        print(f"kill {kill}: {outcome} after {delay:.1f}s, at step "
-              f"{logged[-1][0] if logged else 0}")
+            killed += 1
+            outcome = "killed"
+        else:
+            outcome = f"ended by itself (exit {process.returncode})"
+        logged = _losses(drill)[already:]
+        print(f"kill {kill}, aimed just after step {step}: {outcome}; "
+              f"this start ran steps {logged[0][0] if logged else '-'}..{logged[-1][0] if logged else '-'}")
     _run_to_end(drill, train_args)
     logged = _losses(drill)
     differing = [(step, loss) for step, loss in logged if loss != expected.get(step)]
