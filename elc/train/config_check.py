@@ -299,12 +299,9 @@ def check_run_config(config, device_count: int | None = None, *,
         _check_backbone_path(config, problems)
     _check_mesh(config, device_count or jax.device_count(), problems)
     # A NaN field fails its range check too: say it once.
-    seen, unique = set(), []
-    for problem in problems:
-        field = problem.split("=", 1)[0]
-        if problem in non_finite or field not in {p.split("=", 1)[0] for p in non_finite}:
-            if problem not in seen:
-                seen.add(problem)
-                unique.append(problem)
+    non_finite_fields = {problem.split("=", 1)[0] for problem in non_finite}
+    unique = list(dict.fromkeys(
+        problem for problem in problems
+        if problem in non_finite or problem.split("=", 1)[0] not in non_finite_fields))
     if unique:
         raise ConfigError(unique)

@@ -48,24 +48,14 @@ def _fingerprints(leaves: list[jax.Array]) -> list[dict[str, jax.Array]]:
     return [_leaf_fingerprint(leaf) for leaf in leaves]
 
 
-def _path_name(path) -> str:
-    """``step``, ``trainable/adapters/vec/hidden_0/kernel``: the same for a dataclass
-    field and a dict key, as a state restored without its abstract form is a dict."""
-    parts = []
-    for key in path:
-        for attribute in ("key", "name", "idx"):
-            if hasattr(key, attribute):
-                parts.append(str(getattr(key, attribute)))
-                break
-    return "/".join(parts)
-
-
 def fingerprints(tree: Any) -> Fingerprints:
     """``{leaf path: {"sum", "weighted_sum"[, "finite"]}}`` for the arrays of ``tree``,
     as plain Python values (JSON-serialisable)."""
     paths, leaves = zip(*jax.tree_util.tree_flatten_with_path(tree)[0])
     values = jax.device_get(_fingerprints(list(leaves)))
-    return {_path_name(path): {key: bool(v) if key == "finite" else int(np.uint32(v))
+    # "step", "trainable/adapters/vec/hidden_0/kernel": the same for a dataclass field
+    # and a dict key, as a state restored without its abstract form is a dict.
+    return {jax.tree_util.keystr(path, simple=True, separator="/"): {key: bool(v) if key == "finite" else int(np.uint32(v))
                                         for key, v in leaf.items()}
             for path, leaf in zip(paths, values)}
 

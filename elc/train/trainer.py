@@ -235,7 +235,7 @@ def _train_stages(config, run: Run, checkpointer: Checkpointer, log: MetricsLog
     with jax.set_mesh(mesh), nn.logical_axis_rules(run.rules), PreemptionWatch() as preemption:
         resumed = checkpointer.restore_latest_usable(
             lambda record: stage_state(run, record["stage_index"]).abstract)
-        start_stage, state, params = 0, None, None
+        start_stage, resume_step, state, params = 0, 0, None, None
         guard = NonFiniteGuard(config.train.nonfinite_updates)
         if resumed is not None:
             resume_step, record, state = resumed
@@ -246,7 +246,7 @@ def _train_stages(config, run: Run, checkpointer: Checkpointer, log: MetricsLog
         else:
             params = initial_params(run, rng)
         run.backbone = None  # its arrays now live in params (or the restored state)
-        progress = Progress(boundaries[-1], int(state.step) if state is not None else 0)
+        progress = Progress(boundaries[-1], resume_step)
         replicated = NamedSharding(mesh, PartitionSpec())
         rng_data = jax.device_put(jax.random.key_data(jax.random.fold_in(rng, 2)), replicated)
         statistics = config_statistics(config.train)
@@ -283,7 +283,7 @@ def _train_stages(config, run: Run, checkpointer: Checkpointer, log: MetricsLog
                 guard.after_step(step, metrics)
                 stop = preemption.should_stop()
                 log_due = step % config.train.log_every == 0 or step == end
-                if log_due or stop or step == end or checkpointer.due(step):
+                if log_due or stop or checkpointer.due(step):
                     guard.flush()  # before the metrics are logged or the state saved
                 if log_due:
                     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
