@@ -241,9 +241,12 @@ def _check_data(config, require_files: bool, problems: list[str]) -> None:
         if spec.get("standardize") and not table:
             problems.append(f"{where}.standardize=True: expected a table to take the mean and "
                             "standard deviation from")
-        for field, check in (("dim", integer(1)), ("max_slots", integer(1)),
-                             ("standardize", boolean)):
-            if field in spec and spec[field] not in (None, 0, "") and (expected := check(spec[field])):
+        # dim 0 (or unset) means "from the table"; max_slots and standardize have no such value.
+        checks = {"max_slots": integer(1), "standardize": boolean}
+        if spec.get("dim") not in (None, 0, ""):
+            checks["dim"] = integer(1)
+        for field, check in checks.items():
+            if field in spec and (expected := check(spec[field])):
                 problems.append(f"{where}.{field}={spec[field]!r}: expected {expected}")
 
 

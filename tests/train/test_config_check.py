@@ -88,9 +88,11 @@ def test_spaces_are_checked_by_name(tmp_path):
     space = next(iter(config.data.spaces))
     config.data.spaces[space].table = str(tmp_path / "missing.npz")
     config.data.spaces[space].standardise = True  # British spelling: not a field
+    config.data.spaces[space].max_slots = 0
     with pytest.raises(ConfigError) as error:
         check_run_config(config)
     text = str(error.value)
+    assert f"data.spaces.{space}.max_slots=0: expected an integer >= 1" in text
     assert f"data.spaces.{space} has unknown fields ['standardise']" in text
     assert f"data.spaces.{space}.table='{tmp_path}/missing.npz': expected an existing" in text
 
