@@ -4,10 +4,10 @@ Every example's size (tokens, target tokens) is measured once, up front
 (``measure_examples``); rows are then planned from sizes alone, so the plan of an epoch
 is a pure function of its example order and a resumed run replans it exactly.
 
-``pack_rows`` walks the examples in order and starts a new row whenever the next one
-would overflow the current row's tokens (``max_length``) or its example count
-(``examples_per_row``). Order is kept, so packing changes which rows examples land in,
-never the order they are seen in.
+``pack_rows`` fills the rows of a group (the rows of one device in a batch) first fit:
+each example goes into the first of the group's rows with room for it, so a short example
+fills the gap a longer one left in an earlier row. A group holds a consecutive run of the
+example order, so packing reorders examples only within a group, never across batches.
 
 The train and eval steps take logits only at target positions. Their number is static,
 so the step compiles once, and it is shared by a *group* of consecutive rows (the rows
@@ -64,7 +64,8 @@ def target_token_bound(sizes: np.ndarray, max_length: int, examples_per_row: int
     """
     largest = int(sizes[:, 1].max())
     rows = pack_rows(np.arange(len(sizes)), sizes, max_length=max_length,
-                     examples_per_row=examples_per_row, group_target_tokens=np.inf)
+                     examples_per_row=examples_per_row, group_target_tokens=np.inf,
+                     group_rows=group_rows)
     row_targets = np.array([sizes[row, 1].sum() for row in rows], np.float64)
     typical = group_rows * row_targets.mean() + 2 * math.sqrt(group_rows) * row_targets.std()
     bound = min(max(math.ceil(typical), largest), group_rows * int(row_targets.max()))
@@ -141,35 +142,47 @@ def single_rows(order: np.ndarray) -> list[np.ndarray]:
 def pack_rows(order: np.ndarray, sizes: np.ndarray, *, max_length: int,
               examples_per_row: int, group_target_tokens: float,
               group_rows: int = 1) -> list[np.ndarray]:
-    """Greedy in-order packing: examples of ``order`` join the current row until the next
-    would exceed ``max_length`` tokens or ``examples_per_row`` examples; then it starts
-    the next row. Every ``group_rows`` consecutive rows hold at most
-    ``group_target_tokens`` targets: an example that would exceed them closes its group,
-    whose remaining rows stay empty, and starts the next."""
-    rows: list[np.ndarray] = []
-    current: list[int] = []
-    tokens = group_targets = 0
+    """First-fit packing within groups of ``group_rows`` consecutive rows.
 
-    def close_row():
-        nonlocal current, tokens, group_targets
-        rows.append(np.asarray(current, np.int64))
-        current, tokens = [], 0
-        if len(rows) % group_rows == 0:
-            group_targets = 0
+    Examples of ``order`` go, in turn, into the first row of the current group with room
+    for their tokens (``max_length``) and another example (``examples_per_row``); a new
+    row is opened when none has room and the group has fewer than ``group_rows``. The
+    group closes (its rows not opened stay empty) when an example fits in none of its
+    rows or would take the group's targets past ``group_target_tokens``; that example
+    starts the next group. A group's examples are therefore a consecutive run of
+    ``order``: first fit reorders examples within a group (so a short example fills the
+    gap an earlier row left), never across groups. With ``group_rows`` = 1 this is greedy
+    in-order packing. The last group keeps only the rows it opened."""
+    rows: list[np.ndarray] = []
+    group: list[list[int]] = []
+    room: list[int] = []  # tokens left in each row of the group
+    group_targets = 0
+
+    def close_group(pad: bool):
+        nonlocal group, room, group_targets
+        rows.extend(np.asarray(row, np.int64) for row in group)
+        if pad:
+            rows.extend(np.zeros(0, np.int64) for _ in range(group_rows - len(group)))
+        group, room, group_targets = [], [], 0
 
     for index in order.tolist():
         length, target = int(sizes[index, 0]), int(sizes[index, 1])
-        if group_targets and group_targets + target > group_target_tokens:
-            close_row()
-            while len(rows) % group_rows:  # the group's remaining rows stay empty
-                close_row()
-        elif current and (tokens + length > max_length or len(current) == examples_per_row):
-            close_row()
-        current.append(index)
-        tokens += length
+        fits = [r for r in range(len(group))
+                if room[r] >= length and len(group[r]) < examples_per_row]
+        if group and (group_targets + target > group_target_tokens
+                      or (not fits and len(group) == group_rows)):
+            close_group(pad=True)
+            fits = []
+        if fits:
+            row = fits[0]
+        else:
+            group.append([])
+            room.append(max_length)
+            row = len(group) - 1
+        group[row].append(index)
+        room[row] -= length
         group_targets += target
-    if current:
-        rows.append(np.asarray(current, np.int64))
+    close_group(pad=False)
     return rows
 
 

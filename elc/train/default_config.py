@@ -28,7 +28,9 @@ def backbone_config() -> ml_collections.ConfigDict:
         dtype="float32",        # compute dtype: float32 | bfloat16
         param_dtype="float32",
         attention_impl="xla",   # xla | cudnn (GPU, bf16)
-        remat_policy="none"))
+        # Keep each layer's matmul outputs, recompute the elementwise work: the 1B's step
+        # at 8 x 512 plans at 28 GiB instead of 51 (launch.plan), at the same CPU speed.
+        remat_policy="dots_saveable"))   # dots_saveable | full | none
 
 
 def elm_config() -> ml_collections.ConfigDict:

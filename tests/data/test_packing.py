@@ -84,14 +84,33 @@ def test_pack_rows_fills_rows_greedily_in_order():
     assert [row.tolist() for row in rows] == [[6, 5], [4, 3], [2, 1], [0]]
 
 
-def test_pack_rows_bounds_the_targets_of_each_group_of_rows():
+def test_pack_rows_fills_a_group_first_fit_and_bounds_its_targets():
     sizes = np.array([[10, 4], [9, 3], [6, 5], [20, 2], [3, 1], [2, 1], [1, 1]])
     rows = pack_rows(np.arange(7), sizes, max_length=24, examples_per_row=3,
                      group_target_tokens=10, group_rows=2)
-    # Group 1: 4+3 targets, then 5 more would make 12 > 10: the group closes with an
-    # empty row. Group 2: [2] (6+20 tokens overflow), then [3, 4]: 5+2+1 = 8 targets.
-    # Group 3: [5, 6].
-    assert [row.tolist() for row in rows] == [[0, 1], [], [2], [3, 4], [5, 6]]
+    # Group 1: [0, 1] (4+3 targets), then 5 more would make 12 > 10: the group closes
+    # with its second row empty. Group 2: [2] (6 tokens); 20 tokens do not fit beside
+    # them, so [3] opens the second row; 3 and 2 tokens fit back in the first row (18
+    # left), which is then full at 3 examples, so the last example joins [3]: 10 targets.
+    assert [row.tolist() for row in rows] == [[0, 1], [], [2, 4, 5], [3, 6]]
+
+
+def test_first_fit_keeps_each_group_a_run_of_the_order_and_fills_rows_better():
+    rng = np.random.default_rng(1)
+    sizes = np.stack([rng.integers(10, 60, 500), rng.integers(2, 30, 500)], axis=1)
+    order = rng.permutation(500)
+    kwargs = dict(max_length=96, examples_per_row=4, group_target_tokens=np.inf)
+    greedy = pack_rows(order, sizes, **kwargs)
+    grouped = pack_rows(order, sizes, group_rows=8, **kwargs)
+    assert all(sizes[row, 0].sum() <= 96 and len(row) <= 4 for row in grouped)
+    flat = np.concatenate(grouped)
+    assert sorted(flat.tolist()) == list(range(500))
+    done = 0
+    for start in range(0, len(grouped), 8):
+        members = np.concatenate(grouped[start:start + 8])
+        assert sorted(members.tolist()) == sorted(order[done:done + members.size].tolist())
+        done += members.size
+    assert len(grouped) < 0.92 * len(greedy)
 
 
 def test_target_token_bound():
@@ -142,25 +161,31 @@ def packed_iterator(examples, enc, group_rows=1, **kwargs):
     return BatchIterator(examples, enc, batch_size=4, seed=5, layout=layout, **kwargs)
 
 
-def test_packed_batches_keep_the_epoch_order_and_resume_exactly():
+@pytest.mark.parametrize("group_rows", [1, 2])
+def test_packed_batches_keep_the_epoch_order_and_resume_exactly(group_rows):
     examples, enc = source(), encoder()
-    iterator = packed_iterator(examples, enc)
-    seen = []
+    iterator = packed_iterator(examples, enc, group_rows)
+    order = np.random.default_rng([5, 0]).permutation(len(examples)).tolist()
+    seen = 0
     for _ in range(iterator.batches_in_epoch(0)):
         batch = next(iterator)
-        assert batch["target_positions"].shape == (4, 16)
+        assert batch["target_positions"].shape == (4 // group_rows, 16 * group_rows)
         assert (batch["segment_ids"].max(axis=1) >= 1).all()
-        for row in range(4):
-            # The slot vectors' first number is the example's index.
-            seen += batch["slots"]["v"]["vectors"][row, batch["slots"]["v"]["mask"][row], 0]\
-                .astype(int).tolist()
-    order = np.random.default_rng([5, 0]).permutation(len(examples)).tolist()
-    assert seen == order[:len(seen)] and len(seen) > 4 * iterator.batches_in_epoch(0)
+        # The slot vectors' first number is the example's index.
+        vectors = batch["slots"]["v"]["vectors"][..., 0][batch["slots"]["v"]["mask"]]
+        batch_examples = vectors.astype(int).tolist()
+        expected = order[seen:seen + len(batch_examples)]
+        if group_rows == 1:  # greedy packing keeps the order within the batch too
+            assert batch_examples == expected
+        else:  # first fit reorders within a group only
+            assert sorted(batch_examples) == sorted(expected)
+        seen += len(batch_examples)
+    assert seen > 4 * iterator.batches_in_epoch(0)
     for _ in range(3):
         next(iterator)
     state = json.loads(json.dumps(iterator.get_state()))
     following = [next(iterator)["tokens"] for _ in range(4)]
-    restored = packed_iterator(examples, enc)
+    restored = packed_iterator(examples, enc, group_rows)
     restored.set_state(state)
     for expected in following:
         np.testing.assert_array_equal(next(restored)["tokens"], expected)
