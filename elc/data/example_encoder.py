@@ -177,6 +177,10 @@ class ExampleEncoder:
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from None
 
+    def slot_vectors(self, example: Example) -> list[tuple[str, np.ndarray]]:
+        """(space, model input vector) of each slot of ``example``'s prompt, in order."""
+        return [(slot.space, vector) for slot, vector in self._slots(example)[1]]
+
     def _slots(self, example: Example) -> tuple[list[str], list[tuple[Slot, np.ndarray]]]:
         """The prompt's text pieces (``texts[i]`` before slot i, one more than slots) and
         each slot with its model input vector, in prompt order."""

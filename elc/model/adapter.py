@@ -68,6 +68,8 @@ class EmbeddingAdapter(nn.Module):
                          name=f"hidden_{i}")(x)
             x = act(x)
             axes_in = "adapter_hidden"
+        # The output layer's input, for fitting it in closed form (elc/train/adapter_alignment.py).
+        self.sow("intermediates", "features", x)
         # An explicit [in, k, embed] kernel: DenseGeneral stores it flattened, which its
         # logical axis names would not fit.
         kernel = self.param("output_kernel", nn.with_logical_partitioning(

@@ -123,10 +123,15 @@ def soft_token_scale(embedding: np.ndarray) -> float:
     return float(np.median(rms))
 
 
+def adapter_bank(elm: ELM) -> AdapterBank:
+    """The adapters of ``elm`` as a module of their own (params: space -> adapter)."""
+    return AdapterBank(elm.backbone_config.embed_dim, elm.adapter,
+                       elm.backbone_config.dtype, elm.backbone_config.param_dtype)
+
+
 def init_adapters(elm: ELM, rng: jax.Array) -> dict:
     """Fresh adapter params for every space of ``elm`` (boxed with logical axis names)."""
-    bank = AdapterBank(elm.backbone_config.embed_dim, elm.adapter,
-                       elm.backbone_config.dtype, elm.backbone_config.param_dtype)
+    bank = adapter_bank(elm)
 
     def init_all(module: AdapterBank):
         for space, dim in elm.spaces:

@@ -20,6 +20,7 @@ from elc.data.input_pipeline import SOURCES
 from elc.model.adapter import ACTIVATIONS, INPUT_NORMS
 from elc.model.config import DTYPES, PRESETS, REMAT_POLICIES
 from elc.sharding import RULE_SETS, make_mesh
+from elc.train.adapter_alignment import ADAPTER_INITS
 from elc.train.nonfinite_guard import NONFINITE_MODES
 
 # A check returns what was expected when the value fails it, else None.
@@ -111,6 +112,8 @@ FIELD_CHECKS: dict[str, Check] = {
     "model.adapter.activation": one_of(sorted(ACTIVATIONS)),
     "model.adapter.input_norm": one_of(INPUT_NORMS),
     "model.adapter.output_scale": number(0),
+    "model.adapter.init": one_of(ADAPTER_INITS),
+    "model.adapter.align_ridge": number(0, low_open=True),
     "data.source": one_of(SOURCES),
     "data.max_length": integer(2),
     "data.examples_per_row": integer(1),

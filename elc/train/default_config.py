@@ -44,6 +44,10 @@ def elm_config() -> ml_collections.ConfigDict:
         activation="gelu",      # gelu | relu | silu | tanh
         input_norm="none",      # none | l2 | rms
         output_scale=0.0,       # 0: start soft tokens at the median RMS of real token embeddings
+        # random | aligned: the output layer fitted so that a vector's soft token points
+        # where its training answers' token embeddings do (elc/train/adapter_alignment.py)
+        init="random",
+        align_ridge=1.0,        # aligned: L2 penalty, in units of a hidden feature's variance
     ))
     config.data = ml_collections.ConfigDict(dict(
         source="synthetic",     # synthetic | jsonl | tfds

@@ -35,6 +35,7 @@ from elc.data.input_pipeline import InputPipeline, build_input_pipeline
 from elc.data.packing import RowLayout, row_layout
 from elc.train.metrics_log import MetricsLog, Progress
 from elc.train.nonfinite_guard import NonFiniteGuard
+from elc.train.adapter_alignment import align_adapters
 from elc.train.build import (AbstractState, Stage, abstract_params, abstract_train_state,
                              build_elm, stages_from_config, state_factory)
 from elc.train.optimizer import learning_rate_schedule
@@ -104,6 +105,7 @@ class Run:
         starts and ``boundaries[i + 1]`` where it ends.
       mesh, rules: the device mesh and the logical axis rules.
       abstract_params: parameter shapes boxed with their logical names.
+      adapter_config: the config's ``model.adapter`` section.
     """
 
     backbone: Backbone | None
@@ -115,6 +117,7 @@ class Run:
     mesh: Mesh
     rules: Rules
     abstract_params: dict
+    adapter_config: Any
 
     # Measured on first use only: sampling and evaluation never batch training rows.
     @functools.cached_property
@@ -151,18 +154,23 @@ def setup_run(config) -> Run:
     # init, which it gets wrong for rematerialised layers inside a scan.
     return Run(backbone, pipeline, config.data, elm, stages,
                np.cumsum([0] + [s.steps for s in stages]).tolist(), mesh,
-               logical_rules(config.mesh.rules), abstract_params(elm))
+               logical_rules(config.mesh.rules), abstract_params(elm), config.model.adapter)
 
 
 def initial_params(run: Run, rng: jax.Array) -> dict:
-    """The backbone's params and fresh adapters (from ``fold_in(rng, 1)``), sharded over
-    the mesh. Call inside ``jax.set_mesh(run.mesh)`` and the logical axis rules."""
+    """The backbone's params and fresh adapters (from ``fold_in(rng, 1)``; fitted to the
+    training answers when ``model.adapter.init`` is ``aligned``), sharded over the mesh.
+    Call inside ``jax.set_mesh(run.mesh)`` and the logical axis rules."""
     shardings = tree_shardings(run.abstract_params, run.mesh, run.rules)
-    return {
-        "backbone": put_sharded(run.backbone.params, shardings["backbone"]),
-        "adapters": jax.jit(lambda r: meta.unbox(init_adapters(run.elm, r)),
-                            out_shardings=shardings["adapters"])(jax.random.fold_in(rng, 1)),
-    }
+    adapters = jax.jit(lambda r: meta.unbox(init_adapters(run.elm, r)),
+                       out_shardings=shardings["adapters"])(jax.random.fold_in(rng, 1))
+    if run.adapter_config.init == "aligned":
+        adapters = put_sharded(align_adapters(
+            run.elm, jax.device_get(adapters), run.pipeline.train, run.pipeline.encoder,
+            run.backbone.tokenizer, run.backbone.params["embedder"]["embedding"],
+            ridge=run.adapter_config.align_ridge), shardings["adapters"])
+    return {"backbone": put_sharded(run.backbone.params, shardings["backbone"]),
+            "adapters": adapters}
 
 
 def stage_state(run: Run, index: int) -> AbstractState:
