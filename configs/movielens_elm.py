@@ -96,7 +96,12 @@ def _cpu_quick(config) -> None:
     # stage-2 model gave one answer to most prompts, stage 1 different ones), and its
     # steps cost about 60% of stage 2's; stage 2's training loss levels off after about
     # 25 steps.
-    config.stage.adapter.update(steps=80, warmup_steps=8)
+    # Adapters start aligned with the answers' token embeddings, and stage 1 learns at
+    # 1e-3: 20 steps of it left a held-out vector gain of 0.061 nats per target token,
+    # against 0.007 at 3e-3 and 0.005 from a random init at 1e-2, which collapses to one
+    # soft token for all vectors (held-out loss 3.28, 3.12 and 3.10).
+    config.model.adapter.init = "aligned"
+    config.stage.adapter.update(steps=80, warmup_steps=8, learning_rate=1e-3)
     # The 168M-parameter embedding table stays frozen: stage 2 steps take 9.4 s instead
     # of 12.2 s on 2 cores, at the same loss after 10 steps.
     config.stage.full.update(steps=30, learning_rate=3e-5, warmup_steps=3,
