@@ -20,6 +20,7 @@ import jax
 import numpy as np
 from absl import logging
 from flax.core import meta
+from jax.experimental.multihost_utils import process_allgather
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from elc.checkpoints.backbone import Backbone, load_backbone
@@ -162,17 +163,15 @@ def initial_params(run: Run, rng: jax.Array) -> dict:
     training answers when ``model.adapter.init`` is ``aligned``), sharded over the mesh.
     Call inside ``jax.set_mesh(run.mesh)`` and the logical axis rules."""
     shardings = tree_shardings(run.abstract_params, run.mesh, run.rules)
-    key = jax.random.fold_in(rng, 1)
+    adapters = jax.jit(lambda r: meta.unbox(init_adapters(run.elm, r)),
+                       out_shardings=shardings["adapters"])(jax.random.fold_in(rng, 1))
     if run.adapter_config.init == "aligned":
-        # Fitted on the host, from an init every process draws alike, then sharded.
-        fresh = jax.device_get(meta.unbox(init_adapters(run.elm, key)))
+        # Fitted on the host, from the whole init (gathered from every process), then sharded.
         adapters = put_sharded(align_adapters(
-            run.elm, fresh, run.pipeline.train, run.pipeline.encoder, run.backbone.tokenizer,
+            run.elm, process_allgather(adapters, tiled=True), run.pipeline.train,
+            run.pipeline.encoder, run.backbone.tokenizer,
             run.backbone.params["embedder"]["embedding"], ridge=run.adapter_config.align_ridge),
             shardings["adapters"])
-    else:
-        adapters = jax.jit(lambda r: meta.unbox(init_adapters(run.elm, r)),
-                           out_shardings=shardings["adapters"])(key)
     return {"backbone": put_sharded(run.backbone.params, shardings["backbone"]),
             "adapters": adapters}
 
