@@ -167,15 +167,13 @@ def pack_rows(order: np.ndarray, sizes: np.ndarray, *, max_length: int,
 
     for index in order.tolist():
         length, target = int(sizes[index, 0]), int(sizes[index, 1])
-        fits = [r for r in range(len(group))
-                if room[r] >= length and len(group[r]) < examples_per_row]
+        row = next((r for r in range(len(group))
+                    if room[r] >= length and len(group[r]) < examples_per_row), None)
         if group and (group_targets + target > group_target_tokens
-                      or (not fits and len(group) == group_rows)):
+                      or (row is None and len(group) == group_rows)):
             close_group(pad=True)
-            fits = []
-        if fits:
-            row = fits[0]
-        else:
+            row = None
+        if row is None:
             group.append([])
             room.append(max_length)
             row = len(group) - 1

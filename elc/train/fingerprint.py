@@ -55,8 +55,8 @@ def fingerprints(tree: Any) -> Fingerprints:
     values = jax.device_get(_fingerprints(list(leaves)))
     # "step", "trainable/adapters/vec/hidden_0/kernel": the same for a dataclass field
     # and a dict key, as a state restored without its abstract form is a dict.
-    return {jax.tree_util.keystr(path, simple=True, separator="/"): {key: bool(v) if key == "finite" else int(np.uint32(v))
-                                        for key, v in leaf.items()}
+    return {jax.tree_util.keystr(path, simple=True, separator="/"):
+            {key: bool(v) if key == "finite" else int(np.uint32(v)) for key, v in leaf.items()}
             for path, leaf in zip(paths, values)}
 
 
