@@ -37,11 +37,18 @@ def generation_config(eval_config) -> GenerationConfig:
 
 def variant_params(config, workdir: str, run) -> list[tuple[str, Callable[[], dict]]]:
     """(variant, params loader) for the untrained model (fresh adapters, the training
-    start) and the end of every stage of ``run`` (a trainer ``Run``) in ``workdir``."""
+    start) and the end of every stage of ``run`` (a trainer ``Run``) in ``workdir``. Call
+    each once, in order: the first hands the backbone's arrays over to its params."""
     import jax
 
     from elc.train import trainer  # looked up at call time: scoring never loads a model
-    loaders = [("untrained", lambda: trainer.initial_params(run, jax.random.key(config.train.seed)))]
+
+    def untrained() -> dict:
+        params = trainer.initial_params(run, jax.random.key(config.train.seed))
+        run.backbone = None  # its arrays now live in params; the stages' loaders read checkpoints
+        return params
+
+    loaders = [("untrained", untrained)]
     for stage in run.stages:
         loaders.append((stage.name, lambda s=stage.name: trainer.restore_stage_params(
             config, workdir, run, s)))

@@ -74,7 +74,21 @@ class Checkpointer:
             cleanup_tmp_directories=True)
         # Remote paths (gs://...) go to orbax as they are; local ones are made absolute.
         self._path = directory.rstrip("/") if "://" in directory else os.path.abspath(directory)
-        self._manager = ocp.CheckpointManager(self._path, options=options)
+        self._manager = ocp.CheckpointManager(self._path, options=options,
+                                              item_handlers={
+                                                  "state": self._state_handler(),
+                                                  "record": ocp.JsonCheckpointHandler(),
+                                                  "fingerprints": ocp.JsonCheckpointHandler()})
+
+    def _state_handler(self) -> ocp.PyTreeCheckpointHandler:
+        """Orbax's handler for the state. In host memory, the writer's buffers share the
+        RAM with the state and the next step's temporaries: TensorStore's zstd encoding
+        holds a compressed copy of every array until it is written, about a second copy of
+        the state at each save (+1.7 GiB for the 270M's stage 2 state of 1.85 GiB). There
+        raw arrays are written from the state's own buffers instead: four times faster,
+        for a checkpoint about a quarter larger.
+        """
+        return ocp.PyTreeCheckpointHandler(use_compression=not self._host_memory)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -101,7 +115,7 @@ class Checkpointer:
                 f"arrays ({', '.join(bad[:3])}); not saved. The last checkpoint saved is "
                 f"step {self.latest_step()} in {self._path}")
         saved = self._manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), record=ocp.args.JsonSave(record),
+            state=ocp.args.PyTreeSave(state), record=ocp.args.JsonSave(record),
             fingerprints=ocp.args.JsonSave(prints)), force=True)
         if saved and self._host_memory:
             release_freed_host_memory()
@@ -112,14 +126,21 @@ class Checkpointer:
         return self._manager.restore(step, args=ocp.args.Composite(
             record=ocp.args.JsonRestore()))["record"]
 
-    def restore_state(self, step: int, abstract_state: Any) -> Any:
+    def restore_state(self, step: int, abstract_state: Any,
+                      fields: Sequence[str] | None = None) -> Any:
         """The state saved at ``step``, shaped (and sharded) like ``abstract_state``.
+        With ``fields``, only those fields of it, as a dict: the rest (the optimizer's
+        moments, say) is not read.
 
         Raises UnusableCheckpointError when it cannot be read or its arrays differ from
         the fingerprints recorded when it was saved.
         """
         has_prints = (epath.Path(self._path) / str(step) / "fingerprints").exists()
-        items = {"state": ocp.args.StandardRestore(abstract_state)}
+        item = abstract_state if fields is None else {
+            name: getattr(abstract_state, name) for name in fields}
+        items = {"state": ocp.args.PyTreeRestore(
+            item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+            partial_restore=fields is not None)}
         if has_prints:
             items["fingerprints"] = ocp.args.JsonRestore()
         try:
@@ -135,7 +156,11 @@ class Checkpointer:
             logging.warning("checkpoint of step %d has no fingerprints (saved by an older "
                             "elc): restored unverified", step)
             return state
-        problems = mismatches(restored["fingerprints"], fingerprints(state))
+        saved = restored["fingerprints"]
+        if fields is not None:
+            saved = {path: value for path, value in saved.items()
+                     if path.split("/")[0] in fields}
+        problems = mismatches(saved, fingerprints(state))
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             raise UnusableCheckpointError(

@@ -11,7 +11,7 @@ also reports whether all its values are finite.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -33,13 +33,61 @@ def _words(x: jax.Array) -> jax.Array:
     return jax.lax.bitcast_convert_type(x, narrow).astype(jnp.uint32).reshape(-1)
 
 
+# Elements per block where the sums are taken block by block (the CPU backend).
+_BLOCK = 1 << 20
+
+
+def _blockwise_sums(flat: jax.Array, block_sums: Callable[[jax.Array, jax.Array], tuple]
+                    ) -> tuple:
+    """The sums ``block_sums(block, offset)`` (uint32 scalars) added over consecutive
+    blocks of the flat array ``flat``, ``offset`` being the block's first index. Blocks
+    are cut from the array as it is: a bit cast of the whole array would be a copy.
+
+    XLA's CPU backend turns a long reduction into a tree of partial sums whose input it
+    materialises: summing a weighted array in one go would hold two or three temporaries
+    the size of the array (4.5 GB for a 2 GB train state), in the RAM the state lives
+    in. Block by block the temporaries are one block's. Elsewhere the reduction fuses
+    with its input and runs whole, where the array lives, however it is sharded.
+    """
+    size = flat.shape[0]
+    if jax.default_backend() != "cpu" or size <= _BLOCK:
+        return block_sums(flat, jnp.uint32(0))
+    full = size // _BLOCK
+
+    def add_block(index, totals):
+        block = jax.lax.dynamic_slice(flat, (index * _BLOCK,), (_BLOCK,))
+        offset = index.astype(jnp.uint32) * jnp.uint32(_BLOCK)
+        return tuple(t + s for t, s in zip(totals, block_sums(block, offset)))
+
+    totals = jax.lax.fori_loop(1, full, add_block, block_sums(flat[:_BLOCK], jnp.uint32(0)))
+    if size > full * _BLOCK:
+        tail = block_sums(flat[full * _BLOCK:], jnp.uint32(full * _BLOCK))
+        totals = tuple(t + s for t, s in zip(totals, tail))
+    return totals
+
+
+def _word_sums(values: jax.Array, offset: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The sum of the raw words of ``values`` and of each word times its odd weight,
+    2 * (its position in the whole array's words) + 1; ``offset`` counts values."""
+    words = _words(values)
+    per_value = words.shape[0] // max(values.size, 1)  # 2 for 8-byte values
+    positions = jax.lax.iota(jnp.uint32, words.shape[0]) + offset * jnp.uint32(per_value)
+    return (jnp.sum(words, dtype=jnp.uint32),
+            jnp.sum(words * (positions * jnp.uint32(2) + jnp.uint32(1)), dtype=jnp.uint32))
+
+
+def _non_finite_count(values: jax.Array, offset: jax.Array) -> tuple[jax.Array]:
+    del offset  # a count does not depend on where the values are
+    return (jnp.sum(~jnp.isfinite(values), dtype=jnp.uint32),)
+
+
 def _leaf_fingerprint(x: jax.Array) -> dict[str, jax.Array]:
-    words = _words(x)
-    odd_weights = jax.lax.iota(jnp.uint32, words.size) * jnp.uint32(2) + jnp.uint32(1)
-    result = {"sum": jnp.sum(words, dtype=jnp.uint32),
-              "weighted_sum": jnp.sum(words * odd_weights, dtype=jnp.uint32)}
+    flat = x.reshape(-1)
+    total, weighted = _blockwise_sums(flat, _word_sums)
+    result = {"sum": total, "weighted_sum": weighted}
     if jnp.issubdtype(x.dtype, jnp.floating):
-        result["finite"] = jnp.all(jnp.isfinite(x))
+        (non_finite,) = _blockwise_sums(flat, _non_finite_count)
+        result["finite"] = non_finite == 0
     return result
 
 

@@ -40,6 +40,7 @@ from elc.train.adapter_alignment import align_adapters
 from elc.train.build import (AbstractState, Stage, abstract_params, abstract_train_state,
                              build_elm, stages_from_config, state_factory)
 from elc.train.optimizer import learning_rate_schedule
+from elc.train.partition import merge_params
 from elc.train.preemption import PreemptionWatch
 from elc.train.step import make_eval_step, make_train_step
 from elc.train.token_statistics import config_statistics
@@ -205,8 +206,10 @@ def restore_stage_params(config, workdir: str, run: Run, stage: str) -> dict:
             raise FileNotFoundError(
                 f"no checkpoint of the end of stage {stage!r} (step {step}) in {workdir}: the "
                 f"latest step there is {latest}; train first (python -m launch.train)")
-        state = checkpointer.restore_state(step, stage_state(run, index).abstract)
-        return run.stages[index].final_params(state.params)
+        # The parameters only: the optimizer's moments are not read.
+        parts = checkpointer.restore_state(step, stage_state(run, index).abstract,
+                                           fields=("trainable", "frozen"))
+        return run.stages[index].final_params(merge_params(parts["trainable"], parts["frozen"]))
     finally:
         checkpointer.close()
 

@@ -56,6 +56,18 @@ def test_narrow_dtypes_and_non_finite_values():
     assert non_finite_leaves(prints) == ["bad", "inf"]
 
 
+def test_arrays_longer_than_a_block_are_summed_whole():
+    # On the CPU the sums are taken block by block (2**20 values); the blocks, the last
+    # partial one included, must add up to the whole array's sums and finiteness.
+    values = np.random.default_rng(2).normal(size=(2 * 2**20 + 4097,)).astype(np.float32)
+    prints = fingerprints({"w": jnp.asarray(values)})
+    assert {k: prints["w"][k] for k in ("sum", "weighted_sum")} == numpy_checksums(values)
+    for position in (2**20 + 5, values.size - 1):  # a middle block, the tail
+        spoiled = values.copy()
+        spoiled[position] = np.inf
+        assert non_finite_leaves(fingerprints({"w": jnp.asarray(spoiled)})) == ["w"]
+
+
 def test_the_same_array_sharded_differently_has_the_same_fingerprint():
     # Sums modulo 2**32 do not depend on the order of additions: a run may resume on
     # another mesh and still check its checkpoint.
@@ -65,7 +77,10 @@ def test_the_same_array_sharded_differently_has_the_same_fingerprint():
         from elc.train.fingerprint import fingerprints
         values = np.random.default_rng(1).normal(size=(64, 48)).astype(np.float32)
         mesh = Mesh(np.array(jax.devices()).reshape(4, 2), ("a", "b"))  # as elc's meshes
-        prints = [fingerprints({"x": jax.device_put(values, NamedSharding(mesh, spec))})
+        # 2 x 2**20 + 4096 values: two whole blocks and a partial one.
+        large = np.random.default_rng(2).normal(size=(2052, 1024)).astype(np.float32)
+        prints = [fingerprints({"x": jax.device_put(values, NamedSharding(mesh, spec)),
+                                "large": jax.device_put(large, NamedSharding(mesh, spec))})
                   for spec in (P(), P("a", "b"), P("b", "a"), P(None, ("a", "b")))]
         assert all(p == prints[0] for p in prints), prints
         print("same")

@@ -36,6 +36,7 @@ from elc.projects.describe import SPACE, TASK
 from elc.evaluation.chrf import chrf, corpus_chrf
 from elc.projects.describe.prepare import read_prepared
 from elc.projects.describe.report import write_report
+from elc.host_memory import release_freed_host_memory
 
 RECALL_AT = (1, 10)
 # config.eval settings that saved answers need not share with the scoring config.
@@ -104,6 +105,7 @@ def generate_answers(config, workdir: str) -> str:
             rows += _answers(variant, examples, answer(run.elm, params, run.pipeline.encoder,
                                                        requests, generation, label=variant))
             del params
+            release_freed_host_memory()  # before the next variant loads
     rows += _answers("reference", examples, [e.target for e in examples])
     meta = AnswersMeta(
         settings=generation_settings(config),

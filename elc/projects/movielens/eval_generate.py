@@ -24,6 +24,7 @@ import numpy as np
 from elc.data.examples import Example
 from elc.projects.movielens.tasks import TASKS
 from elc.evaluation import concepts
+from elc.host_memory import release_freed_host_memory
 from elc.evaluation.answers import Answer, AnswersMeta, write_answers
 from elc.generation.answering import GenerationConfig, Request, answer
 from elc.evaluation.phases import eval_dir, generation_config, variant_params
@@ -162,6 +163,7 @@ def generate_answers(config, workdir: str) -> str:
                     cav_rows, cavs = _cavs(data, ask, eval_config)
                     rows += cav_rows
             del ask
+            release_freed_host_memory()  # the variant's params, before the next one loads
     rows += _held_out("reference", examples, requests, None, "")
     stage_evals = stage_end_evals(workdir)
     meta = AnswersMeta(
