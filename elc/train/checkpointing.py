@@ -107,6 +107,8 @@ class Checkpointer:
         # write a whole state right after every start.
         if not (force or self.due(step)):
             return False
+        if self._host_memory:  # the last steps' freed temporaries, before the save's own
+            release_freed_host_memory()
         prints = fingerprints(state)
         bad = non_finite_leaves(prints)
         if bad:

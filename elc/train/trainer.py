@@ -29,6 +29,7 @@ from elc.data.swapped_vectors import with_swapped_vectors
 from elc.model.elm import ELM, init_adapters
 from elc.sharding import (Rules, batch_sharding, global_batch, logical_rules, make_mesh, put_sharded,
                           rows_per_batch_shard, tree_shardings)
+from elc.host_memory import release_freed_host_memory
 from elc.train.checkpointing import Checkpointer, state_in_host_memory
 from elc.train.config_check import check_run_config
 from elc.train.workdir_lock import workdir_lock
@@ -327,6 +328,7 @@ def _train_stages(config, run: Run, checkpointer: Checkpointer, log: MetricsLog
             params, rng_data = stage.final_params(state.params), state.rng
             state = None
             results = _evaluate(eval_step, params, run, config)
+            release_freed_host_memory()  # the stage's state and programs, before the next's
             log.write(end, stage.name, results)
             logging.info("end of stage %s: %s", stage.name,
                          " ".join(f"{k} {v:.4f}" for k, v in results.items()))
