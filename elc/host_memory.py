@@ -68,3 +68,11 @@ def release_freed_host_memory() -> None:
         return
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     trim(0)
+
+
+def arrays_in_host_memory() -> bool:
+    """Whether JAX's arrays live in host memory (its CPU backend), in the RAM that the
+    C heap above also serves."""
+    import jax  # here: the launchers import this module before JAX starts its threads
+
+    return jax.default_backend() == "cpu"

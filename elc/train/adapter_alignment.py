@@ -62,17 +62,17 @@ def ridge_readout(features: np.ndarray, targets: np.ndarray, ridge: float
     mean target: the one soft token for all vectors that the aligned init exists to avoid.
     Returns kernel [h, d], bias [d] and the fit's R^2 on these rows (before the scaling)."""
     features, targets = np.asarray(features, np.float64), np.asarray(targets, np.float64)
-    centered = features - features.mean(0)
+    feature_mean, target_mean = features.mean(0), targets.mean(0)
+    centered, centered_targets = features - feature_mean, targets - target_mean
     l2 = ridge * max(float(np.square(centered).sum()) / features.shape[1], 1e-12)
     kernel = RidgeMap.fit(features, targets, l2=l2).weights
-    centered_targets = targets - targets.mean(0)
     predicted = centered @ kernel
     total = float(np.square(centered_targets).sum())
     r2 = 1.0 - float(np.square(centered_targets - predicted).sum()) / total if total > 0 else 0.0
     spread = float(np.square(predicted).sum())
     if spread > 0:
         kernel = kernel * math.sqrt(total / spread)
-    return kernel, targets.mean(0) - features.mean(0) @ kernel, r2
+    return kernel, target_mean - feature_mean @ kernel, r2
 
 
 def _single_vector_examples(source: ExampleSource, encoder: ExampleEncoder, tokenizer: Tokenizer,

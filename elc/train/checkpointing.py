@@ -18,7 +18,7 @@ from etils import epath
 from jax.experimental import multihost_utils
 from orbax.checkpoint import checkpoint_managers
 
-from elc.host_memory import release_freed_host_memory
+from elc.host_memory import arrays_in_host_memory, release_freed_host_memory
 from elc.train.fingerprint import fingerprints, mismatches, non_finite_leaves
 
 
@@ -34,11 +34,6 @@ class NonFiniteStateError(FloatingPointError):
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"
-
-
-def state_in_host_memory() -> bool:
-    """Whether the arrays live in host memory (JAX's CPU backend)."""
-    return jax.default_backend() == "cpu"
 
 
 class Checkpointer:
@@ -58,7 +53,7 @@ class Checkpointer:
                  preserve_steps: Sequence[int] = ()):
         if save_every < 1 or keep < 1:
             raise ValueError(f"checkpoint save_every and keep must be >= 1, got {save_every}, {keep}")
-        self._host_memory = state_in_host_memory()
+        self._host_memory = arrays_in_host_memory()
         if async_save and self._host_memory:
             logging.info("checkpoints are written synchronously: the train state is in host "
                          "memory, where an asynchronous save would hold a second copy of it")

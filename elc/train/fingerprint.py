@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from elc.host_memory import arrays_in_host_memory
+
 Fingerprints = dict[str, dict[str, Any]]
 
 
@@ -50,7 +52,7 @@ def _blockwise_sums(flat: jax.Array, block_sums: Callable[[jax.Array, jax.Array]
     with its input and runs whole, where the array lives, however it is sharded.
     """
     size = flat.shape[0]
-    if jax.default_backend() != "cpu" or size <= _BLOCK:
+    if not arrays_in_host_memory() or size <= _BLOCK:
         return block_sums(flat, jnp.uint32(0))
     full = size // _BLOCK
 

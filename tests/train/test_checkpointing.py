@@ -8,7 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from elc.train.checkpointing import Checkpointer, UnusableCheckpointError, state_in_host_memory
+from elc.host_memory import arrays_in_host_memory
+from elc.train.checkpointing import Checkpointer, UnusableCheckpointError
 from elc.train.state import create_state
 
 
@@ -21,7 +22,7 @@ def test_step_after_a_save_updates_the_state_in_place(tmp_path):
     # An asynchronous save's host transfer is, on the CPU backend, a view of the state's
     # own buffers: while it is being written, the next step could not reuse the donated
     # buffers and would allocate a second whole state.
-    assert state_in_host_memory()
+    assert arrays_in_host_memory()
     checkpointer = Checkpointer(str(tmp_path), save_every=1, keep=2, async_save=True)
     assert not checkpointer.async_save
     step = _step()
