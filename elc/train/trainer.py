@@ -29,7 +29,7 @@ from elc.data.swapped_vectors import with_swapped_vectors
 from elc.model.elm import ELM, init_adapters
 from elc.sharding import (Rules, batch_sharding, global_batch, logical_rules, make_mesh, put_sharded,
                           rows_per_batch_shard, tree_shardings)
-from elc.host_memory import release_freed_host_memory
+from elc.host_memory import arrays_in_host_memory, release_freed_host_memory
 from elc.train.checkpointing import Checkpointer
 from elc.train.config_check import check_run_config
 from elc.train.workdir_lock import workdir_lock
@@ -272,6 +272,11 @@ def _train_stages(config, run: Run, checkpointer: Checkpointer, log: MetricsLog
         batch_shardings = jax.tree_util.tree_map(lambda x: batch_sharding(mesh, np.ndim(x) + 1),
                                                  row)
         results: dict[str, float] = {}
+        # Where arrays live in host memory, each step dispatched ahead of the running one
+        # holds a state of its own: with five steps between log lines, stage 2 of cpu_quick
+        # peaked at 9.1 GiB instead of 5.4, and its steps were slower (BENCHMARKS.md). There
+        # each step is waited for; on an accelerator the host runs ahead to hide dispatch.
+        one_step_at_a_time = arrays_in_host_memory()
         for index in range(start_stage, len(stages)):
             stage, begin, end = stages[index], boundaries[index], boundaries[index + 1]
             new_state, optimizer = state_factory(stage, begin)
@@ -293,6 +298,8 @@ def _train_stages(config, run: Run, checkpointer: Checkpointer, log: MetricsLog
             while step < end:
                 local = next(train_batches)
                 state, metrics = train_step(state, global_batch(local, mesh))
+                if one_step_at_a_time:
+                    jax.block_until_ready(metrics)
                 step += 1
                 window.add(local)
                 guard.after_step(step, metrics)
