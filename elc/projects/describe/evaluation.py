@@ -109,7 +109,7 @@ def generate_answers(config, workdir: str) -> str:
     rows += _answers("reference", examples, [e.target for e in examples])
     meta = AnswersMeta(
         settings=generation_settings(config),
-        stages=[{"name": s.name, "steps": s.steps, "trainable": list(s.trainable)}
+        stages=[{"name": s.name, "steps": s.steps, "trainable": list(s.trainable_patterns)}
                 for s in run.stages],
         variants=[v for v, _ in loaders] + ["reference"], tasks=[TASK],
         generation=dataclasses.asdict(generation), cav={},

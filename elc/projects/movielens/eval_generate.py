@@ -168,7 +168,7 @@ def generate_answers(config, workdir: str) -> str:
     stage_evals = stage_end_evals(workdir)
     meta = AnswersMeta(
         settings=generation_settings(config),
-        stages=[{"name": s.name, "steps": s.steps, "trainable": list(s.trainable),
+        stages=[{"name": s.name, "steps": s.steps, "trainable": list(s.trainable_patterns),
                  "eval": stage_evals.get(s.name, {})} for s in run.stages],
         variants=[v for v, _ in loaders] + ["text_only", "reference"],
         tasks=list(examples), generation=dataclasses.asdict(generation), cav=cavs,
