@@ -4,15 +4,15 @@ read what its ELM says about any point.
   python -m launch.explore --config=configs/movielens_elm.py --workdir=workdir/movielens_elm
   make explore                                    # the same, after make run
 
-It loads the run's tables and trained stages once, compiles generation, then serves a page
-on 127.0.0.1 (--port) with a map of each space, answers about an entity, a point between
+It loads the run's tables and serves a page on 127.0.0.1 (--port) at once, while the
+trained stages load and generation compiles in the background (the page shows the
+progress). The page has a map of each space, answers about an entity, a point between
 two entities, a point moved along a concept direction, and both stages side by side.
 Any run of elc works: spaces and tasks come from its config (MovieLens, describe).
 """
 
 import os
 import socket
-import time
 
 # Before gradio is imported: no usage statistics or version checks over the network.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -47,22 +47,24 @@ def main(argv):
         project = config_project(config, "launch.explore")
     except ValueError as error:
         raise app.UsageError(str(error)) from None
-    started = time.time()
-
-    def progress(message: str) -> None:
-        logging.info("[%5.1fs] %s", time.time() - started, message)
-
-    from elc.explorer.loading import load_explorer
+    stages = list(config.train.stages)
+    unknown = [s for s in _STAGES.value if s not in stages]
+    if unknown:
+        raise app.UsageError(f"--stages: {unknown} not among the run's stages {stages}")
+    from elc.explorer.loading import load_catalog, load_model_in_background
     from elc.explorer.page import build_page
+    explorer = load_catalog(config, project,
+                            [s for s in stages if s in _STAGES.value] or stages)
     config_file = config_flags.get_config_filename(flags.FLAGS["config"])
     train_command = f"python -m launch.train --config={config_file} --workdir={workdir}"
-    explorer = load_explorer(config, workdir, project, _STAGES.value, train_command, progress)
-    page = build_page(explorer)
     port = _PORT.value or _free_port()
+    page = build_page(explorer)
     page.queue(default_concurrency_limit=1).launch(
         server_name="127.0.0.1", server_port=port, show_error=True, quiet=True,
         prevent_thread_lock=True)
-    progress(f"serving the explorer at http://127.0.0.1:{port}/ (Ctrl-C stops it)")
+    logging.info("serving the explorer at http://127.0.0.1:%d/ (Ctrl-C stops it); the model "
+                 "loads meanwhile, its progress shown on the page", port)
+    load_model_in_background(explorer, config, workdir, train_command)
     page.block_thread()
 
 

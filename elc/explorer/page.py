@@ -25,6 +25,7 @@ from elc.explorer.model import Point, Reply
 
 _MARK = "▶ "  # prefixes the map's colour value of points the page asked about
 _MAP_HEIGHT = 460
+_STATUS_LINES = 6  # loading steps shown while the model loads
 
 
 def _guarded(handler: Callable) -> Callable:
@@ -50,9 +51,8 @@ def _details(reply: Reply) -> str:
 
 def build_page(explorer: Explorer) -> gr.Blocks:
     """The page of ``explorer``; ``.queue().launch()`` serves it."""
-    catalog, model = explorer.catalog, explorer.model
+    catalog, stages = explorer.catalog, explorer.stages
     spaces = list(catalog.spaces)
-    stages = model.stages if model else []
     steerable = [s for s in spaces if catalog.directions.get(s)]
 
     def map_plot(space: str, fact: str, points: list[Point] = ()) -> gr.ScatterPlot:
@@ -74,18 +74,29 @@ def build_page(explorer: Explorer) -> gr.Blocks:
                                    top_p=float(top_p), seed=int(seed or 0))
 
     def require_model():
-        if model is None:
-            raise gr.Error(explorer.problem)
-        return model
+        if explorer.model is None:
+            raise gr.Error(explorer.problem + (f" ({explorer.log[-1]})" if explorer.loading
+                                               else ""))
+        return explorer.model
+
+    def status() -> str:
+        title = f"## elc embedding explorer: {catalog.project}\n\n"
+        if explorer.model is not None:
+            return title + f"Stages loaded: {', '.join(explorer.model.stages)}."
+        if explorer.loading:
+            return title + "**Loading the model…**\n\n" + "\n".join(
+                f"    {line}" for line in explorer.log[-_STATUS_LINES:])
+        return title + f"**No model to ask.** {explorer.problem}"
 
     def entity_choices(space: str) -> list[str]:
         return catalog.space(space).labels
 
     with gr.Blocks(title="elc embedding explorer", analytics_enabled=False) as page:
-        gr.Markdown(f"## elc embedding explorer: {catalog.project}\n"
-                    + (f"Stages loaded: {', '.join(stages)}." if model else
-                       f"**No model to ask.** {explorer.problem}"),
-                    elem_id="status")
+        status_line = gr.Markdown(status(), elem_id="status")
+        # Polls the loading progress, and stops once the model is ready or failed.
+        poll = gr.Timer(1.0, active=explorer.loading)
+        poll.tick(lambda: (status(), gr.Timer(active=explorer.loading)), None,
+                  [status_line, poll])
         with gr.Row():
             with gr.Column(scale=3):
                 with gr.Row():
@@ -163,14 +174,16 @@ def build_page(explorer: Explorer) -> gr.Blocks:
         def on_describe(space_name, fact_name, entity_name, task_name, stage_name, *sample):
             if not entity_name:
                 return "", "", map_plot(space_name, fact_name)
-            point = require_model().entity_point(space_name, entity_name)
+            model = require_model()
+            point = model.entity_point(space_name, entity_name)
             reply = model.ask(point, task_name, stage_name, settings(*sample))
             return reply.text, _details(reply), map_plot(space_name, fact_name, [point])
 
         def on_interpolate(space_name, fact_name, a, b, w, task_name, stage_name, *sample):
             if not (a and b):
                 return "", "pick two entities", map_plot(space_name, fact_name)
-            point = require_model().mixed_point(space_name, a, b, float(w))
+            model = require_model()
+            point = model.mixed_point(space_name, a, b, float(w))
             reply = model.ask(point, task_name, stage_name, settings(*sample))
             ends = [model.entity_point(space_name, a), model.entity_point(space_name, b)]
             return reply.text, _details(reply), map_plot(space_name, fact_name, ends + [point])
@@ -178,7 +191,8 @@ def build_page(explorer: Explorer) -> gr.Blocks:
         def on_compare(space_name, entity_name, task_name, *sample):
             if not entity_name:
                 raise gr.Error("pick an entity in the Describe tab first")
-            point = require_model().entity_point(space_name, entity_name)
+            model = require_model()
+            point = model.entity_point(space_name, entity_name)
             return [model.ask(point, task_name, s, settings(*sample)).text for s in stages]
 
         page.load(lambda s, f: map_plot(s, f), [space, fact], plot)
@@ -186,7 +200,7 @@ def build_page(explorer: Explorer) -> gr.Blocks:
                      [fact, task, entity, entity_a, entity_b, plot])
         fact.change(_guarded(lambda s, f: map_plot(s, f)), [space, fact], plot)
         describe_inputs = [space, fact, entity, task, stage, *sampling]
-        for trigger in (entity.change, ask.click):
+        for trigger in (entity.change, task.change, ask.click):
             trigger(_guarded(on_describe), describe_inputs, [answer, details, plot],
                     concurrency_id="model", trigger_mode="always_last")
         mix_inputs = [space, fact, entity_a, entity_b, weight, task, stage, *sampling]
@@ -200,8 +214,8 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             def on_steer(name, direction_name, value, task_name, stage_name, *sample):
                 if not name:
                     return ""
-                point = require_model().steered_point(steer_space, name, direction_name,
-                                                      float(value))
+                model = require_model()
+                point = model.steered_point(steer_space, name, direction_name, float(value))
                 return model.ask(point, task_name, stage_name, settings(*sample)).text
 
             for trigger in (amount.change, steered.change, direction.change):

@@ -124,6 +124,11 @@ def _tab(driver, name):
     tab.click()
 
 
+def _status(driver):
+    from selenium.webdriver.common.by import By
+    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, "#status"))
+
+
 def _toast(driver):
     from selenium.webdriver.common.by import By
     return " ".join(t.text for t in driver.find_elements(By.CSS_SELECTOR, ".toast-body"))
@@ -139,6 +144,9 @@ def test_page_answers_follows_the_slider_and_reports_bad_input(prepared, tiny_mo
         browser.get(server.wait_until_serving())
         _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#map canvas, #map svg"),
               "the map", 60)
+        # The model loads after the page is up; the status line shows its progress.
+        _wait(browser, lambda d: "Stages loaded: adapter, full." in _status(d),
+              "the model to load", _START_SECONDS)
         # Describe: pick an entity by name; an answer and its consistency appear.
         _choose(browser, "entity", "Toy Story (1995)")
         answer = _wait(browser, lambda d: _text(d, "answer").strip(), "an answer")
@@ -167,6 +175,13 @@ def test_page_answers_follows_the_slider_and_reports_bad_input(prepared, tiny_mo
         assert answer  # the earlier answer was non-empty
         _choose(browser, "entity", "Scream (1996)")
         _wait(browser, lambda d: _text(d, "answer").strip(), "an answer after the error")
+        # A task the run does not have (cpu_quick trains no movie_reception).
+        field = browser.find_element(By.CSS_SELECTOR, "#task input")
+        field.click()
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys("movie_reception", Keys.ENTER)
+        _wait(browser, lambda d: "'movie_reception' is not a task of this run" in _toast(d),
+              "an error message naming the task")
     finally:
         server.stop()
 
@@ -176,9 +191,9 @@ def test_page_without_a_checkpoint_names_the_training_command(prepared, browser,
     server = Server(_explore_flags(prepared[0], tmp_path / "untrained"), tmp_path / "explore.log")
     try:
         browser.get(server.wait_until_serving())
-        status = _wait(browser, lambda d: " ".join(
-            e.text for e in d.find_elements(By.CSS_SELECTOR, "#status")), "the status line", 60)
-        assert "No model to ask" in status and "python -m launch.train" in status, status
+        status = _wait(browser, lambda d: "No model to ask" in _status(d) and _status(d),
+                       "the status line to give up on the model", _START_SECONDS)
+        assert "python -m launch.train" in status, status
         _choose(browser, "entity", "Toy Story (1995)")
         message = _wait(browser, _toast, "an error message")
         assert "python -m launch.train" in message, message
