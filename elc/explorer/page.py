@@ -22,6 +22,7 @@ import pandas as pd
 
 from elc.explorer.loading import Explorer
 from elc.explorer.model import Point, Reply
+from elc.generation.answering import GenerationConfig
 
 _MARK = "▶ "  # prefixes the map's colour value of points the page asked about
 _MAP_HEIGHT = 460
@@ -69,7 +70,7 @@ def build_page(explorer: Explorer) -> gr.Blocks:
                 "entity": [p.label for p in points]})], ignore_index=True)
         return gr.ScatterPlot(value=frame, color_title=fact)
 
-    def settings(temperature: float, top_p: float, seed: float) -> "GenerationConfig":
+    def settings(temperature: float, top_p: float, seed: float) -> GenerationConfig:
         return dataclasses.replace(explorer.settings, temperature=float(temperature),
                                    top_p=float(top_p), seed=int(seed or 0))
 
