@@ -57,3 +57,28 @@ def test_describe_end_to_end(tmp_path):
                           "--entity=no_such_id"], cwd=ROOT, capture_output=True, text=True,
                          timeout=600)
     assert bad.returncode != 0 and "'no_such_id' is not in embedding space" in bad.stderr
+    _explore(data, workdir, entity)
+
+
+def _explore(data, workdir, entity):
+    """The explorer's model side on the describe run: loads both stages, answers about an
+    entity and about a point between two, and scores answers against the descriptions."""
+    from elc.explorer.loading import load_catalog, load_model
+    from helpers import load_config
+    config = load_config("describe")
+    config.prepare.out_dir = str(data)
+    config.backbone.update(format="random", preset="tiny", tokenizer="byte")
+    config.model.adapter.hidden_dims = (16,)
+    config.stage.adapter.steps = config.stage.full.steps = 2
+    config.stage.adapter.warmup_steps = config.stage.full.warmup_steps = 1
+    config.sample.update(max_new_tokens=8, temperature=1.0)  # a 2-step model's greedy
+    explorer = load_catalog(config, "describe", ["adapter", "full"])  # answer may be empty
+    assert explorer.catalog.tasks_for("entity") == ["describe"]
+    load_model(explorer, config, str(workdir), "TRAIN")
+    assert explorer.problem == "" and explorer.model.stages == ["adapter", "full"]
+    point = explorer.model.entity_point("entity", entity)
+    reply = explorer.model.ask(point, "describe", "full", explorer.settings)
+    assert reply.text and -1 <= reply.consistency <= 1 and len(reply.nearest) == 5
+    other = explorer.catalog.space("entity").ids[0]
+    mixed = explorer.model.mixed_point("entity", entity, other, 0.5)
+    assert explorer.model.ask(mixed, "describe", "adapter", explorer.settings).text
