@@ -134,9 +134,7 @@ def _sample_elm(config) -> None:
     if not requests:
         raise app.UsageError("give at least one of --movie, --interpolate, --user, --cav")
     stage = _STAGE.value or run.stages[-1].name
-    sample = config.sample
-    generation = GenerationConfig(max_new_tokens=sample.max_new_tokens, temperature=sample.temperature,
-                                  top_k=sample.top_k, top_p=sample.top_p, seed=sample.seed)
+    generation = GenerationConfig.from_sample_config(config.sample)
     with jax.set_mesh(run.mesh), nn.logical_axis_rules(run.rules):
         params = restore_stage_params(config, _WORKDIR.value, run, stage)
         texts = answer(run.elm, params, run.pipeline.encoder, [r for _, r in requests],

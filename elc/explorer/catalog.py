@@ -8,6 +8,7 @@ A project builds a :class:`Catalog` from its config and prepared data
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import numpy as np
@@ -53,18 +54,17 @@ class Space:
 
     def index(self, entity: str) -> int:
         """The row of ``entity``, given by id or by label; ValueError naming it otherwise."""
-        row = self._rows().get(entity)
+        row = self._rows.get(entity)
         if row is None:
             raise ValueError(f"{entity!r} is not an entity of space {self.name!r} (give an id "
                              f"such as {self.ids[0]!r} or a name such as {self.labels[0]!r})")
         return row
 
+    @functools.cached_property
     def _rows(self) -> dict[str, int]:
-        rows = self.__dict__.get("_row_cache")
-        if rows is None:
-            rows = {label: i for i, label in enumerate(self.labels)}
-            rows.update({entity: i for i, entity in enumerate(self.ids)})
-            object.__setattr__(self, "_row_cache", rows)
+        """Label or id -> row; an id wins over a label that reads the same."""
+        rows = {label: i for i, label in enumerate(self.labels)}
+        rows.update({entity: i for i, entity in enumerate(self.ids)})
         return rows
 
 

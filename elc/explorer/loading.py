@@ -77,10 +77,7 @@ def load_catalog(config, project: str, stages: list[str]) -> Explorer:
     text_encoder = sentence_encoder(config.eval.get("sentence_encoder", ""))
     catalog = _catalog(config, project, text_encoder, progress)
     maps = {name: PlaneProjection.fit(space.vectors) for name, space in catalog.spaces.items()}
-    sample = config.sample
-    settings = GenerationConfig(max_new_tokens=sample.max_new_tokens, batch_size=1,
-                                temperature=sample.temperature, top_k=sample.top_k,
-                                top_p=sample.top_p, seed=sample.seed)
+    settings = GenerationConfig.from_sample_config(config.sample, batch_size=1)
     return Explorer(catalog, list(stages), maps, settings, text_encoder, log=log)
 
 

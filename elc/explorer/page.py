@@ -55,11 +55,14 @@ def build_page(explorer: Explorer) -> gr.Blocks:
     catalog, stages = explorer.catalog, explorer.stages
     spaces = list(catalog.spaces)
     steerable = [s for s in spaces if catalog.directions.get(s)]
+    # The entities never move on the map: their coordinates are computed once.
+    coordinates = {name: explorer.maps[name](space.vectors)
+                   for name, space in catalog.spaces.items()}
 
     def map_plot(space: str, fact: str, points: list[Point] = ()) -> gr.ScatterPlot:
         table = catalog.space(space)
         fact = fact if fact in table.facts else next(iter(table.facts))
-        xy = explorer.maps[space](table.vectors)
+        xy = coordinates[space]
         frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "colour": table.facts[fact],
                               "entity": table.labels})
         if points:
@@ -196,10 +199,10 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             point = model.entity_point(space_name, entity_name)
             return [model.ask(point, task_name, s, settings(*sample)).text for s in stages]
 
-        page.load(lambda s, f: map_plot(s, f), [space, fact], plot)
+        page.load(map_plot, [space, fact], plot)
         space.change(_guarded(on_space), space,
                      [fact, task, entity, entity_a, entity_b, plot])
-        fact.change(_guarded(lambda s, f: map_plot(s, f)), [space, fact], plot)
+        fact.change(_guarded(map_plot), [space, fact], plot)
         describe_inputs = [space, fact, entity, task, stage, *sampling]
         for trigger in (entity.change, task.change, ask.click):
             trigger(_guarded(on_describe), describe_inputs, [answer, details, plot],

@@ -33,6 +33,14 @@ class GenerationConfig:
     top_p: float = 1.0
     seed: int = 0
 
+    @classmethod
+    def from_sample_config(cls, sample, batch_size: int = 32) -> GenerationConfig:
+        """The settings of a config's ``sample`` section (see
+        elc.train.default_config.sample_config)."""
+        return cls(max_new_tokens=sample.max_new_tokens, batch_size=batch_size,
+                   temperature=sample.temperature, top_k=sample.top_k, top_p=sample.top_p,
+                   seed=sample.seed)
+
 
 def answer(elm: ELM, params: dict, encoder: ExampleEncoder, requests: Sequence[Request],
            config: GenerationConfig, label: str = "generation") -> list[str]:

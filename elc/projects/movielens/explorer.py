@@ -11,9 +11,7 @@ import numpy as np
 from elc.explorer.catalog import Catalog, Space, Task
 from elc.projects.movielens.eval_data import USER_BEHAVIOURAL, MOVIE_SEMANTIC, EvalData, genre_cav
 from elc.projects.movielens.prepare import movie_spaces
-from elc.projects.movielens.tasks import TASKS, task_data
-
-_LIKED = 4.0  # a rating this high or higher counts as liked (as the tasks count it)
+from elc.projects.movielens.tasks import LIKED, TASKS, task_data
 
 
 def _task(name: str) -> Task:
@@ -22,7 +20,7 @@ def _task(name: str) -> Task:
 
 
 def _liked_genre(ratings: dict[int, float], genres: dict[int, tuple[str, ...]]) -> str:
-    counts = Counter(g for movie, r in ratings.items() if r >= _LIKED for g in genres[movie])
+    counts = Counter(g for movie, r in ratings.items() if r >= LIKED for g in genres[movie])
     return counts.most_common(1)[0][0] if counts else "none"
 
 

@@ -43,7 +43,9 @@ GENDER_PERSON = {"M": "man", "F": "woman"}
 # means the same on ML-100k and on ml-25m.
 POPULARITY = ((0.9, "very popular"), (0.6, "popular"), (0.3, "moderately popular"),
               (0.0, "rarely rated"))
-_LIKED, _DISLIKED = 4.0, 2.0  # ratings >= _LIKED are liked, <= _DISLIKED disliked
+# Ratings >= LIKED are liked, <= _DISLIKED disliked (public: the explorer colours users by
+# their most liked genre).
+LIKED, _DISLIKED = 4.0, 2.0
 _LIST_LENGTH = 3  # titles, genres and occupations listed in a target
 _ROLE = re.compile(r"<(movie|user)(:[ab])?>")
 
@@ -366,7 +368,7 @@ def user_profile(data: TaskData, ids: tuple[int, ...]) -> str | None:
     ratings = data.user_ratings.get(ids[0])
     if not ratings:
         return None
-    liked = sorted(m for m, r in ratings.items() if r >= _LIKED)
+    liked = sorted(m for m, r in ratings.items() if r >= LIKED)
     disliked = sorted(m for m, r in ratings.items() if r <= _DISLIKED)
     parts = []
     liked_genres = _standout_genres(data, liked) if liked else []
@@ -423,9 +425,9 @@ def user_enjoys_movie(data: TaskData, ids: tuple[int, ...]) -> str | None:
     """``"Yes: they rated it 5 out of 5."`` (>= 4) or ``"No: ..."`` (<= 2); a 3 is
     neither, so skipped."""
     rating = data.user_ratings.get(ids[0], {}).get(ids[1])
-    if rating is None or _DISLIKED < rating < _LIKED:
+    if rating is None or _DISLIKED < rating < LIKED:
         return None
-    answer = "Yes" if rating >= _LIKED else "No"
+    answer = "Yes" if rating >= LIKED else "No"
     return f"{answer}: they rated it {_number(rating)} out of 5."
 
 
@@ -525,7 +527,7 @@ def _entity_tuples(task: Task, data: TaskData, movies: list[int], users: list[in
     for user in users:
         rated = data.user_ratings.get(user, {})
         candidates = sorted(m for m, r in rated.items()
-                            if m in in_part and (r >= _LIKED or r <= _DISLIKED))
+                            if m in in_part and (r >= LIKED or r <= _DISLIKED))
         picks = rng.choice(len(candidates), size=min(count, len(candidates)), replace=False)
         tuples += [(user, candidates[p]) for p in sorted(picks)]
     return tuples
