@@ -28,7 +28,8 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file of the ru
 _WORKDIR = flags.DEFINE_string("workdir", None, "The trained run's workdir.")
 _STAGES = flags.DEFINE_list("stages", [], "Stages to load (default: every stage of the run; "
                             "the page answers with the last unless told otherwise).")
-_PORT = flags.DEFINE_integer("port", 7860, "Port on 127.0.0.1 (0: any free port).")
+_PORT = flags.DEFINE_integer("port", 7860, "Port on 127.0.0.1 (0: any free port).",
+                             lower_bound=0, upper_bound=65535)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -53,8 +54,11 @@ def main(argv):
         raise app.UsageError(f"--stages: {unknown} not among the run's stages {stages}")
     from elc.explorer.loading import load_catalog, load_model_in_background
     from elc.explorer.page import build_page
-    explorer = load_catalog(config, project,
-                            [s for s in stages if s in _STAGES.value] or stages)
+    try:  # unprepared data, a missing table: named, not a traceback
+        explorer = load_catalog(config, project,
+                                [s for s in stages if s in _STAGES.value] or stages)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(f"cannot read the run's data: {error}") from None
     config_file = config_flags.get_config_filename(flags.FLAGS["config"])
     train_command = f"python -m launch.train --config={config_file} --workdir={workdir}"
     port = _PORT.value or _free_port()
