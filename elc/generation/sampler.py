@@ -27,7 +27,7 @@ import numpy as np
 
 from elc.model.config import GemmaConfig
 from elc.model.elm import ELM
-from elc.model.gemma import Gemma3, init_cache
+from elc.model.gemma import Gemma3, init_cache, unstack_layer_groups
 
 _LENGTH_BUCKET = 64  # prompt blocks are rounded up to a multiple of this
 _STOP_BUCKET = 8  # stop-id lists are padded (with -1, never a token) to a multiple of this
@@ -87,6 +87,24 @@ def _filter_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array) -> jax
     return jnp.where(logits < cutoff, -jnp.inf, logits)
 
 
+def _unscanned(model: Gemma3 | ELM, params) -> tuple[Gemma3 | ELM, dict]:
+    """The model with ``scan_layers=False`` and its params unstacked to match.
+
+    Inside the while_loop a scanned decoder would slice every weight out of the stack at
+    each step (a copy per weight on XLA's CPU backend: two thirds of a 270M step); sliced
+    once before the loop, the weights are loop invariants. The slices cost one extra copy
+    of the layer weights for the duration of the call.
+    """
+    config = _config(model).replace(scan_layers=False)
+    variables = dict(params)
+    if isinstance(model, ELM):
+        variables["params"] = {**variables["params"],
+                               "backbone": unstack_layer_groups(variables["params"]["backbone"])}
+        return model.clone(backbone_config=config), variables
+    variables["params"] = unstack_layer_groups(variables["params"])
+    return model.clone(config=config), variables
+
+
 @functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "greedy", "filtered"))
 def _generate(model: Gemma3 | ELM, params, tokens: jax.Array, lengths: jax.Array, slots,
               done: jax.Array, rng: jax.Array, temperature: jax.Array, top_k: jax.Array,
@@ -95,6 +113,7 @@ def _generate(model: Gemma3 | ELM, params, tokens: jax.Array, lengths: jax.Array
     """New tokens [batch, max_new_tokens]; a row is 0 after its stop id, and so is a row
     that starts ``done`` (a bucket's padding)."""
     batch, block = tokens.shape
+    model, params = _unscanned(model, params)
     cache = init_cache(_config(model), batch, block + max_new_tokens)
 
     def next_token(logits, step, done, out):

@@ -46,6 +46,11 @@ class GemmaConfig:
       attention_impl: ``"xla"`` (portable einsum attention) or ``"cudnn"``
         (``jax.nn.dot_product_attention``'s fused cuDNN kernel; GPU only).
       remat_policy: activation rematerialisation of each decoder layer.
+      scan_layers: True scans the groups of layers (parameters stacked under
+        ``groups``: compile time independent of depth, the layout of every checkpoint);
+        False holds each group's parameters apart, under ``group_0``, ``group_1``, ...
+        (see ``unstack_layer_groups``), for generation, where a scan would copy every
+        weight out of the stack at every decode step.
     """
 
     num_layers: int
@@ -67,6 +72,7 @@ class GemmaConfig:
     param_dtype: str = "float32"
     attention_impl: AttentionImpl = "xla"
     remat_policy: RematPolicy = "none"
+    scan_layers: bool = True
 
     def __post_init__(self):
         positive = ("num_layers", "embed_dim", "num_heads", "num_kv_heads", "head_dim",

@@ -5,12 +5,20 @@ parameters of group member ``layer_i`` are stacked along a leading ``layers`` ax
 depth left over after the last whole group (e.g. 2 layers of the 26-layer 1B) sits
 unstacked under ``tail``. See :mod:`elc.checkpoints.layer_stack` for the mapping to layer indices.
 
+With ``scan_layers=False`` the groups are separate modules ``group_0``, ``group_1``, ...
+whose parameters are the slices of the stack (``unstack_layer_groups``); generation runs
+so, since a scan slices (on XLA's CPU backend, copies) every weight out of the stack each
+time it runs, that is at every decode step.
+
 For generation, ``cached_hidden_states`` runs new tokens against a KV cache (made by
 ``init_cache``) that mirrors the parameter layout: ``{'groups': {'layer_i': {'k', 'v'}}}``
-with a leading groups axis, and ``{'tail': {'layer_i': {'k', 'v'}}}``.
+with a leading groups axis (or ``{'group_g': {'layer_i': ...}}`` unstacked), and
+``{'tail': {'layer_i': {'k', 'v'}}}``.
 """
 
 from __future__ import annotations
+
+from typing import Any, Mapping
 
 import flax.linen as nn
 import jax
@@ -37,11 +45,26 @@ def init_cache(config: GemmaConfig, batch: int, length: int) -> Cache:
         return {f"layer_{i}": {"k": zeros(), "v": zeros()} for i in range(count)}
 
     cache = {}
-    if config.num_scanned_groups:
+    if config.num_scanned_groups and config.scan_layers:
         cache["groups"] = layers(len(config.attention_pattern), stacked=True)
+    elif config.num_scanned_groups:
+        for group in range(config.num_scanned_groups):
+            cache[f"group_{group}"] = layers(len(config.attention_pattern), stacked=False)
     if config.num_tail_layers:
         cache["tail"] = layers(config.num_tail_layers, stacked=False)
     return cache
+
+
+def unstack_layer_groups(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Params of a scanned Gemma3 -> those of the same decoder with ``scan_layers=False``:
+    the stack under ``groups`` becomes ``group_0``, ``group_1``, ... (one slice each)."""
+    unstacked = {name: value for name, value in params.items() if name != "groups"}
+    if "groups" in params:
+        count = jax.tree_util.tree_leaves(params["groups"])[0].shape[0]
+        for group in range(count):
+            unstacked[f"group_{group}"] = jax.tree.map(lambda stacked: stacked[group],
+                                                       params["groups"])
+    return unstacked
 
 
 def positions_from_mask(input_mask: jax.Array) -> jax.Array:
@@ -62,7 +85,10 @@ class Gemma3(nn.Module):
         cfg = self.config
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
         self.embedder = Embedder(cfg.vocab_size, cfg.embed_dim, dtype=dtype, param_dtype=param_dtype)
-        if cfg.num_scanned_groups:
+        if cfg.num_scanned_groups and not cfg.scan_layers:
+            self.group = [LayerGroup(cfg, cfg.attention_pattern)
+                          for _ in range(cfg.num_scanned_groups)]  # named group_0, group_1, ...
+        elif cfg.num_scanned_groups:
             scanned = nn.scan(
                 LayerGroup, variable_axes={"params": 0}, split_rngs={"params": True},
                 # x is the carry; positions, masks and the cache index are shared by all
@@ -131,7 +157,14 @@ class Gemma3(nn.Module):
             embeddings.astype(jnp.dtype(cfg.dtype)),
             ("activation_batch", "activation_length", "activation_embed"))
         new_cache = None if cache is None else {}
-        if cfg.num_scanned_groups:
+        if cfg.num_scanned_groups and not cfg.scan_layers:
+            for index, group in enumerate(self.group):
+                name = f"group_{index}"
+                x, group_cache = group(x, positions, masks,
+                                       None if cache is None else cache[name], cache_index)
+                if cache is not None:
+                    new_cache[name] = group_cache
+        elif cfg.num_scanned_groups:
             x, group_cache = self.groups(x, positions, masks,
                                          None if cache is None else cache["groups"], cache_index)
             if cache is not None:

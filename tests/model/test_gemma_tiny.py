@@ -9,7 +9,7 @@ from flax.core import meta
 
 from elc.model.attention import _attend, attention_mask
 from elc.model.config import get_preset
-from elc.model.gemma import Gemma3, positions_from_mask
+from elc.model.gemma import Gemma3, positions_from_mask, unstack_layer_groups
 from elc.checkpoints.layer_stack import stack_layers, unstack_layers
 from elc.model.rope import apply_rope
 
@@ -227,6 +227,23 @@ def test_layer_stack_round_trip(tiny):
         weights.layers[6]["mlp/up_proj"], params["params"]["tail"]["layer_0"]["mlp"]["up_proj"])
     np.testing.assert_array_equal(
         weights.layers[1]["mlp/up_proj"], params["params"]["groups"]["layer_1"]["mlp"]["up_proj"][0])
+
+
+def test_unscanned_decoder_with_unstacked_params_gives_the_scanned_logits():
+    # 13 layers: two scanned groups (so their order matters) and a one-layer tail.
+    config = get_preset("tiny", num_layers=13)
+    params = random_params(config)
+    unscanned = config.replace(scan_layers=False)
+    unstacked = {"params": unstack_layer_groups(params["params"])}
+    # The unstacked tree has exactly the names and shapes the unscanned module creates.
+    fresh = jax.eval_shape(Gemma3(unscanned).init, jax.random.key(0), jnp.zeros((1, 4), jnp.int32))
+    assert (jax.tree_util.tree_structure(meta.unbox(fresh["params"]))
+            == jax.tree_util.tree_structure(unstacked["params"]))
+    np.testing.assert_array_equal(unstacked["params"]["group_1"]["layer_2"]["mlp"]["up_proj"],
+                                  params["params"]["groups"]["layer_2"]["mlp"]["up_proj"][1])
+    tokens = random_tokens((2, 20))
+    np.testing.assert_allclose(Jitted(unscanned).apply(unstacked, tokens),
+                               Jitted(config).apply(params, tokens), atol=1e-5, rtol=1e-5)
 
 
 def test_stack_layers_names_the_misshapen_tensor(tiny):
