@@ -108,7 +108,8 @@ class ExplorerModel:
             start = time.time()
             with jax.set_mesh(self.run.mesh), nn.logical_axis_rules(self.run.rules):
                 text = answer(self.run.elm, self.params[stage], self.run.pipeline.encoder,
-                              [request], settings, label=f"{stage} {task}")[0]
+                              [request], settings,
+                              label=f"{stage} {task} about {point.label}")[0]
             seconds = time.time() - start
         return self._scored(point, text, seconds)
 

@@ -17,14 +17,12 @@ import dataclasses
 from typing import Callable
 
 import gradio as gr
-import numpy as np
-import pandas as pd
 
+from elc.explorer import scatter
 from elc.explorer.loading import Explorer
 from elc.explorer.model import Point, Reply
 from elc.generation.answering import GenerationConfig
 
-_MARK = "▶ "  # prefixes the map's colour value of points the page asked about
 _MAP_HEIGHT = 460
 _STATUS_LINES = 6  # loading steps shown while the model loads
 
@@ -55,23 +53,22 @@ def build_page(explorer: Explorer) -> gr.Blocks:
     catalog, stages = explorer.catalog, explorer.stages
     spaces = list(catalog.spaces)
     steerable = [s for s in spaces if catalog.directions.get(s)]
-    # The entities never move on the map: their coordinates are computed once.
+    # The entities never move on the map: their coordinates and frame are computed once.
     coordinates = {name: explorer.maps[name](space.vectors)
                    for name, space in catalog.spaces.items()}
+    frames = {name: scatter.MapFrame.fit(xy, _MAP_HEIGHT) for name, xy in coordinates.items()}
 
-    def map_plot(space: str, fact: str, points: list[Point] = ()) -> gr.ScatterPlot:
+    def map_plot(space: str, fact: str) -> str:
+        """The map of ``space`` coloured by ``fact`` (its marks are kept, see map_marks)."""
         table = catalog.space(space)
         fact = fact if fact in table.facts else next(iter(table.facts))
-        xy = coordinates[space]
-        frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "colour": table.facts[fact],
-                              "entity": table.labels})
-        if points:
-            marked = explorer.maps[space](np.stack([p.vector for p in points]))
-            frame = pd.concat([frame, pd.DataFrame({
-                "x": marked[:, 0], "y": marked[:, 1],
-                "colour": [_MARK + p.label for p in points],
-                "entity": [p.label for p in points]})], ignore_index=True)
-        return gr.ScatterPlot(value=frame, color_title=fact)
+        return scatter.render_map(space, frames[space], coordinates[space], table.labels,
+                                  table.facts[fact], fact)
+
+    def map_marks(space: str, points: list[Point]) -> gr.HTML:
+        """Only the marks of ``points`` on the map of ``space``, which stays as it is."""
+        return gr.HTML(marks=scatter.mark_props(
+            frames[space], [(explorer.maps[space](p.vector), p.label) for p in points]))
 
     def settings(temperature: float, top_p: float, seed: float) -> GenerationConfig:
         return dataclasses.replace(explorer.settings, temperature=float(temperature),
@@ -108,9 +105,8 @@ def build_page(explorer: Explorer) -> gr.Blocks:
                     first_facts = list(catalog.space(spaces[0]).facts)
                     fact = gr.Dropdown(first_facts, value=first_facts[0], label="colour by",
                                        elem_id="fact")
-                plot = gr.ScatterPlot(x="x", y="y", color="colour", tooltip=["entity", "colour"],
-                                      height=_MAP_HEIGHT, label="map (top two principal "
-                                      "components)", elem_id="map")
+                plot = gr.HTML(js_on_load=scatter.SCRIPT, css_template=scatter.CSS,
+                               elem_id="map", marks=[])
             with gr.Column(scale=2):
                 first_tasks = catalog.tasks_for(spaces[0])
                 task = gr.Dropdown(first_tasks, value=first_tasks[0] if first_tasks else None,
@@ -125,46 +121,50 @@ def build_page(explorer: Explorer) -> gr.Blocks:
                                       elem_id="top_p")
                     seed = gr.Number(first.seed, precision=0, label="seed", elem_id="seed")
                 sampling = [temperature, top_p, seed]
-                with gr.Tab("Describe"):
-                    entity = gr.Dropdown(entity_choices(spaces[0]), value=None, label="entity "
-                                         "(type to search)", allow_custom_value=True,
-                                         elem_id="entity")
-                    ask = gr.Button("Ask", elem_id="ask")
-                    answer = gr.Textbox(label="answer", lines=4, elem_id="answer")
-                    details = gr.Markdown(elem_id="details")
-                with gr.Tab("Interpolate"):
-                    entity_a = gr.Dropdown(entity_choices(spaces[0]), value=None, label="a",
-                                           allow_custom_value=True, elem_id="entity_a")
-                    entity_b = gr.Dropdown(entity_choices(spaces[0]), value=None, label="b",
-                                           allow_custom_value=True, elem_id="entity_b")
-                    weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="weight of b",
-                                       elem_id="weight")
-                    mixed_answer = gr.Textbox(label="answer", lines=4, elem_id="mixed_answer")
-                    mixed_details = gr.Markdown(elem_id="mixed_details")
-                with gr.Tab("Steer"):
-                    if steerable:
-                        steer_space = steerable[0]
-                        directions = sorted(catalog.directions[steer_space])
-                        gr.Markdown(f"Moves an entity of {steer_space} along a concept "
-                                    "direction, by the slider x its own length.")
-                        steered = gr.Dropdown(entity_choices(steer_space), value=None,
-                                              label="entity", allow_custom_value=True,
-                                              elem_id="steered")
-                        direction = gr.Dropdown(directions, value=directions[0],
-                                                label="direction", elem_id="direction")
-                        amount = gr.Slider(-2.0, 2.0, value=0.0, step=0.1, label="amount",
-                                           elem_id="amount")
-                        steer_task = gr.Dropdown(catalog.tasks_for(steer_space),
-                                                 value=catalog.tasks_for(steer_space)[0],
-                                                 label="task", elem_id="steer_task")
-                        steer_answer = gr.Textbox(label="answer", lines=4, elem_id="steer_answer")
-                    else:
-                        gr.Markdown("This run has no concept directions to steer along.")
-                with gr.Tab("Compare"):
-                    gr.Markdown("The Describe tab's entity and task, answered by each stage.")
-                    compare = gr.Button("Compare stages", elem_id="compare")
-                    compared = [gr.Textbox(label=f"stage {s}", lines=4, elem_id=f"compare_{s}")
-                                for s in stages]
+                with gr.Tabs() as tabs:
+                    with gr.Tab("Describe", id="describe"):
+                        entity = gr.Dropdown(entity_choices(spaces[0]), value=None,
+                                             label="entity (type to search, or click the map)",
+                                             allow_custom_value=True, elem_id="entity")
+                        ask = gr.Button("Ask", elem_id="ask")
+                        answer = gr.Textbox(label="answer", lines=4, elem_id="answer")
+                        details = gr.Markdown(elem_id="details")
+                    with gr.Tab("Interpolate"):
+                        entity_a = gr.Dropdown(entity_choices(spaces[0]), value=None, label="a",
+                                               allow_custom_value=True, elem_id="entity_a")
+                        entity_b = gr.Dropdown(entity_choices(spaces[0]), value=None, label="b",
+                                               allow_custom_value=True, elem_id="entity_b")
+                        weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="weight of b",
+                                           elem_id="weight")
+                        mixed_answer = gr.Textbox(label="answer", lines=4,
+                                                  elem_id="mixed_answer")
+                        mixed_details = gr.Markdown(elem_id="mixed_details")
+                    with gr.Tab("Steer"):
+                        if steerable:
+                            steer_space = steerable[0]
+                            directions = sorted(catalog.directions[steer_space])
+                            gr.Markdown(f"Moves an entity of {steer_space} along a concept "
+                                        "direction, by the slider x its own length.")
+                            steered = gr.Dropdown(entity_choices(steer_space), value=None,
+                                                  label="entity", allow_custom_value=True,
+                                                  elem_id="steered")
+                            direction = gr.Dropdown(directions, value=directions[0],
+                                                    label="direction", elem_id="direction")
+                            amount = gr.Slider(-2.0, 2.0, value=0.0, step=0.1, label="amount",
+                                               elem_id="amount")
+                            steer_task = gr.Dropdown(catalog.tasks_for(steer_space),
+                                                     value=catalog.tasks_for(steer_space)[0],
+                                                     label="task", elem_id="steer_task")
+                            steer_answer = gr.Textbox(label="answer", lines=4,
+                                                      elem_id="steer_answer")
+                        else:
+                            gr.Markdown("This run has no concept directions to steer along.")
+                    with gr.Tab("Compare"):
+                        gr.Markdown("The Describe tab's entity and task, answered by each "
+                                    "stage.")
+                        compare = gr.Button("Compare stages", elem_id="compare")
+                        compared = [gr.Textbox(label=f"stage {s}", lines=4,
+                                               elem_id=f"compare_{s}") for s in stages]
 
         def on_space(space_name: str):
             table = catalog.space(space_name)
@@ -173,24 +173,24 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             return (gr.Dropdown(choices=facts, value=facts[0]),
                     gr.Dropdown(choices=tasks, value=tasks[0] if tasks else None),
                     *(gr.Dropdown(choices=names, value=None) for _ in range(3)),
-                    map_plot(space_name, facts[0]))
+                    gr.HTML(value=map_plot(space_name, facts[0]), marks=[]))
 
-        def on_describe(space_name, fact_name, entity_name, task_name, stage_name, *sample):
+        def on_describe(space_name, entity_name, task_name, stage_name, *sample):
             if not entity_name:
-                return "", "", map_plot(space_name, fact_name)
+                return "", "", map_marks(space_name, [])
             model = require_model()
             point = model.entity_point(space_name, entity_name)
             reply = model.ask(point, task_name, stage_name, settings(*sample))
-            return reply.text, _details(reply), map_plot(space_name, fact_name, [point])
+            return reply.text, _details(reply), map_marks(space_name, [point])
 
-        def on_interpolate(space_name, fact_name, a, b, w, task_name, stage_name, *sample):
+        def on_interpolate(space_name, a, b, w, task_name, stage_name, *sample):
             if not (a and b):
-                return "", "pick two entities", map_plot(space_name, fact_name)
+                return "", "pick two entities", map_marks(space_name, [])
             model = require_model()
             point = model.mixed_point(space_name, a, b, float(w))
             reply = model.ask(point, task_name, stage_name, settings(*sample))
             ends = [model.entity_point(space_name, a), model.entity_point(space_name, b)]
-            return reply.text, _details(reply), map_plot(space_name, fact_name, ends + [point])
+            return reply.text, _details(reply), map_marks(space_name, ends + [point])
 
         def on_compare(space_name, entity_name, task_name, *sample):
             if not entity_name:
@@ -199,18 +199,30 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             point = model.entity_point(space_name, entity_name)
             return [model.ask(point, task_name, s, settings(*sample)).text for s in stages]
 
+        def on_map_click(space_name: str, event: gr.EventData):
+            # The click names the space its map was drawn for: a click on a map of a
+            # space the page has since left picks nothing.
+            rows = catalog.space(space_name).labels
+            row = getattr(event, "row", None)
+            if getattr(event, "space", None) != space_name or not (
+                    isinstance(row, int) and 0 <= row < len(rows)):
+                return gr.skip(), gr.skip()
+            return gr.Dropdown(value=rows[row]), gr.Tabs(selected="describe")
+
         page.load(map_plot, [space, fact], plot)
+        plot.click(on_map_click, space, [entity, tabs])
         space.change(_guarded(on_space), space,
                      [fact, task, entity, entity_a, entity_b, plot])
         fact.change(_guarded(map_plot), [space, fact], plot)
-        describe_inputs = [space, fact, entity, task, stage, *sampling]
+        describe_inputs = [space, entity, task, stage, *sampling]
         for trigger in (entity.change, task.change, ask.click):
             trigger(_guarded(on_describe), describe_inputs, [answer, details, plot],
-                    concurrency_id="model", trigger_mode="always_last")
-        mix_inputs = [space, fact, entity_a, entity_b, weight, task, stage, *sampling]
+                    concurrency_id="model", trigger_mode="always_last", show_progress_on=answer)
+        mix_inputs = [space, entity_a, entity_b, weight, task, stage, *sampling]
         for trigger in (weight.change, entity_a.change, entity_b.change):
             trigger(_guarded(on_interpolate), mix_inputs, [mixed_answer, mixed_details, plot],
-                    concurrency_id="model", trigger_mode="always_last")
+                    concurrency_id="model", trigger_mode="always_last",
+                    show_progress_on=mixed_answer)
         if stages:
             compare.click(_guarded(on_compare), [space, entity, task, *sampling], compared,
                           concurrency_id="model", trigger_mode="always_last")
