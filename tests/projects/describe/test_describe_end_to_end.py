@@ -6,22 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, tiny_describe_run_flags
 
 from elc.projects.describe.example import build_example
-
-
-def tiny_describe_run_flags(out_dir):
-    """Overrides of configs/describe.py for a tiny random backbone, two steps per stage and
-    a small evaluation, on the data prepared into ``out_dir``."""
-    return ["--config=configs/describe.py", f"--config.prepare.out_dir={out_dir}",
-            "--config.backbone.format=random", "--config.backbone.preset=tiny",
-            "--config.backbone.tokenizer=byte", "--config.model.adapter.hidden_dims=(16,)",
-            "--config.stage.adapter.steps=2", "--config.stage.adapter.warmup_steps=1",
-            "--config.stage.full.steps=2", "--config.stage.full.warmup_steps=1",
-            "--config.train.checkpoint_every=1", "--config.train.keep_checkpoints=1",
-            "--config.train.max_eval_batches=1", "--config.eval.entities=3",
-            "--config.eval.max_new_tokens=6", "--config.eval.batch_size=4"]
 
 
 def _launch(module, *flags):
