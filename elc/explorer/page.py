@@ -1,6 +1,8 @@
 """The explorer's web page (Gradio): a map of each space and four ways to ask the ELM.
 
-- Describe: an entity (searched by name) and a task; the answer, its semantic
+- Map: the entities of a space (elc/explorer/scatter.py); a click on one asks about it
+  in the Describe tab.
+- Describe: an entity (clicked, or searched by name) and a task; the answer, its semantic
   consistency and the entities whose texts lie nearest it.
 - Interpolate: two entities and a slider; the answer about the mixed vector.
 - Steer: an entity and a concept direction with a slider (MovieLens: a user and a genre).
