@@ -3,7 +3,6 @@ tasks, and a concept direction (CAV) per genre in user space."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Callable
 
 import numpy as np
@@ -11,17 +10,12 @@ import numpy as np
 from elc.explorer.catalog import Catalog, Space, Task
 from elc.projects.movielens.eval_data import USER_BEHAVIOURAL, MOVIE_SEMANTIC, EvalData, genre_cav
 from elc.projects.movielens.prepare import movie_spaces
-from elc.projects.movielens.tasks import LIKED, TASKS, task_data
+from elc.projects.movielens.tasks import TASKS, liked_genres, task_data
 
 
 def _task(name: str) -> Task:
     task = TASKS[name]
     return Task(name, task.kind, lambda space: task.prompts({task.kind: space})[0])
-
-
-def _liked_genre(ratings: dict[int, float], genres: dict[int, tuple[str, ...]]) -> str:
-    counts = Counter(g for movie, r in ratings.items() if r >= LIKED for g in genres[movie])
-    return counts.most_common(1)[0][0] if counts else "none"
 
 
 def movielens_catalog(config, progress: Callable[[str], None]) -> Catalog:
@@ -48,7 +42,7 @@ def movielens_catalog(config, progress: Callable[[str], None]) -> Catalog:
             # vector of "Title (year). Genres: ...".
             np.stack([semantic.lookup(i) for i in table.ids]).astype(np.float32))
     users = tables[USER_BEHAVIOURAL]
-    ratings = task_data(ml, split, "eval").user_ratings
+    user_data = task_data(ml, split, "eval")
     genres = {m: movie.genres for m, movie in ml.movies.by_id.items()}
 
     def user_label(user_id: str) -> str:
@@ -59,7 +53,8 @@ def movielens_catalog(config, progress: Callable[[str], None]) -> Catalog:
     spaces[USER_BEHAVIOURAL] = Space(
         USER_BEHAVIOURAL, "user", list(users.ids), [user_label(u) for u in users.ids],
         np.asarray(users.vectors, np.float32),
-        {"liked genre": [_liked_genre(ratings.get(int(u), {}), genres) for u in users.ids],
+        # The genre the user's profile names first (liked_genres, as user_profile says it).
+        {"liked genre": [(liked_genres(user_data, int(u)) or ["none"])[0] for u in users.ids],
          "split": ["held out" if u in held_out["user"] else "train" for u in users.ids]})
     progress("fitting a concept direction (CAV) per genre in user space")
     directions = {}

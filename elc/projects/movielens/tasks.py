@@ -43,9 +43,8 @@ GENDER_PERSON = {"M": "man", "F": "woman"}
 # means the same on ML-100k and on ml-25m.
 POPULARITY = ((0.9, "very popular"), (0.6, "popular"), (0.3, "moderately popular"),
               (0.0, "rarely rated"))
-# Ratings >= LIKED are liked, <= _DISLIKED disliked (public: the explorer colours users by
-# their most liked genre).
-LIKED, _DISLIKED = 4.0, 2.0
+# Ratings >= _LIKED are liked, <= _DISLIKED disliked.
+_LIKED, _DISLIKED = 4.0, 2.0
 _LIST_LENGTH = 3  # titles, genres and occupations listed in a target
 _ROLE = re.compile(r"<(movie|user)(:[ab])?>")
 
@@ -212,6 +211,13 @@ def _listed_movies(data: TaskData, movie_ids: list[int], exclude: int | None = N
     return _join(names[:_LIST_LENGTH]) if names else None
 
 
+def liked_genres(data: TaskData, user: int) -> list[str]:
+    """The genres ``user_profile`` says ``user`` likes: those standing out among the
+    movies the user rated >= _LIKED in the part, the most frequent first; [] without likes."""
+    liked = sorted(m for m, r in data.user_ratings.get(user, {}).items() if r >= _LIKED)
+    return _standout_genres(data, liked) if liked else []
+
+
 def _standout_genres(data: TaskData, movie_ids: list[int]) -> list[str]:
     """Genres over-represented among ``movie_ids`` (share above their share of all ratings),
     the most frequent first, so one liked Film-Noir among fifty likes does not lead."""
@@ -368,15 +374,15 @@ def user_profile(data: TaskData, ids: tuple[int, ...]) -> str | None:
     ratings = data.user_ratings.get(ids[0])
     if not ratings:
         return None
-    liked = sorted(m for m, r in ratings.items() if r >= LIKED)
+    liked = sorted(m for m, r in ratings.items() if r >= _LIKED)
     disliked = sorted(m for m, r in ratings.items() if r <= _DISLIKED)
     parts = []
-    liked_genres = _standout_genres(data, liked) if liked else []
+    likes = liked_genres(data, ids[0])
     # A genre both over-represented among likes and dislikes reads as a contradiction;
     # it stays a like.
-    disliked_genres = [g for g in (_standout_genres(data, disliked) if disliked else [])
-                       if g not in liked_genres]
-    for verb, genres in (("Likes", liked_genres), ("Dislikes", disliked_genres)):
+    dislikes = [g for g in (_standout_genres(data, disliked) if disliked else [])
+                if g not in likes]
+    for verb, genres in (("Likes", likes), ("Dislikes", dislikes)):
         if genres:
             parts.append(f"{verb} {_join(genres)}.")
     # Among equal ratings the better-known movies make more telling favourites.
@@ -425,9 +431,9 @@ def user_enjoys_movie(data: TaskData, ids: tuple[int, ...]) -> str | None:
     """``"Yes: they rated it 5 out of 5."`` (>= 4) or ``"No: ..."`` (<= 2); a 3 is
     neither, so skipped."""
     rating = data.user_ratings.get(ids[0], {}).get(ids[1])
-    if rating is None or _DISLIKED < rating < LIKED:
+    if rating is None or _DISLIKED < rating < _LIKED:
         return None
-    answer = "Yes" if rating >= LIKED else "No"
+    answer = "Yes" if rating >= _LIKED else "No"
     return f"{answer}: they rated it {_number(rating)} out of 5."
 
 
@@ -527,7 +533,7 @@ def _entity_tuples(task: Task, data: TaskData, movies: list[int], users: list[in
     for user in users:
         rated = data.user_ratings.get(user, {})
         candidates = sorted(m for m, r in rated.items()
-                            if m in in_part and (r >= LIKED or r <= _DISLIKED))
+                            if m in in_part and (r >= _LIKED or r <= _DISLIKED))
         picks = rng.choice(len(candidates), size=min(count, len(candidates)), replace=False)
         tuples += [(user, candidates[p]) for p in sorted(picks)]
     return tuples
