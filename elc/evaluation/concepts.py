@@ -113,7 +113,7 @@ def shift(vectors: np.ndarray, direction: np.ndarray, amounts: Sequence[float]) 
 def genre_preference_labels(user_ids: Sequence[int],
                             user_ratings: Mapping[int, Mapping[int, float]],
                             movie_genres: Mapping[int, Sequence[str]], genre: str,
-                            liked: float = 4.0) -> np.ndarray:
+                            liked: float) -> np.ndarray:
     """Which users prefer ``genre``: their share of liked movies in it is above the median.
 
     A user's share is (liked movies with the genre) / (liked movies), 0 with no liked

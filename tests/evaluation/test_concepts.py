@@ -79,7 +79,7 @@ def test_genre_preference_labels():
     users = [1, 2, 3, 4, 5]
     # Shares [1/2, 1, 0, 0, 1/3], median 1/3: above it users 1 and 2.
     np.testing.assert_array_equal(
-        genre_preference_labels(users, USER_RATINGS, MOVIE_GENRES, "Comedy"),
+        genre_preference_labels(users, USER_RATINGS, MOVIE_GENRES, "Comedy", liked=4.0),
         [True, True, False, False, False])
     # Liked from 3: user 4 likes movie 1 (share 1), user 3 likes only 2 (0); shares
     # [1/2, 1, 0, 1, 1/3], median 1/2.
@@ -88,12 +88,12 @@ def test_genre_preference_labels():
         [False, True, False, True, False])
     # Drama over users 5, 3, 1, in that order: shares [2/3, 1, 1/2], median 2/3.
     np.testing.assert_array_equal(
-        genre_preference_labels([5, 3, 1], USER_RATINGS, MOVIE_GENRES, "Drama"),
+        genre_preference_labels([5, 3, 1], USER_RATINGS, MOVIE_GENRES, "Drama", liked=4.0),
         [False, True, False])
     with pytest.raises(ValueError, match=r"users \[9\] \(1 in all\) have no entry"):
-        genre_preference_labels([1, 9], USER_RATINGS, MOVIE_GENRES, "Comedy")
+        genre_preference_labels([1, 9], USER_RATINGS, MOVIE_GENRES, "Comedy", liked=4.0)
     with pytest.raises(ValueError, match="no movie has genre 'Western'"):
-        genre_preference_labels(users, USER_RATINGS, MOVIE_GENRES, "Western")
+        genre_preference_labels(users, USER_RATINGS, MOVIE_GENRES, "Western", liked=4.0)
 
 
 def test_trend_agreement():

@@ -13,7 +13,7 @@ from elc.data.vector_table import VectorTable
 from elc.data.examples import Example, TfdsExampleSource, read_jsonl
 from elc.projects.movielens.dataset import MovieLens, load_movielens
 from elc.projects.movielens.prepare import held_out_entities, movie_spaces
-from elc.projects.movielens.tasks import MOVIE_SPACES, TASKS, EntitySplit, task_data
+from elc.projects.movielens.tasks import LIKED_RATING, MOVIE_SPACES, TASKS, EntitySplit, task_data
 from elc.evaluation import concepts
 from elc.projects.movielens.facts import Catalogue
 
@@ -161,5 +161,6 @@ def genre_cav(ml: MovieLens, split: EntitySplit, users: VectorTable, genre: str
         raise ValueError(f"genre {genre!r} is not one of the dataset's genres {known}")
     train_ids = sorted(split.train_users)
     ratings = task_data(ml, split, "train").user_ratings
-    labels = concepts.genre_preference_labels(train_ids, ratings, genres, genre)
+    labels = concepts.genre_preference_labels(train_ids, ratings, genres, genre,
+                                              liked=LIKED_RATING)
     return concepts.fit_cav(np.stack([users.lookup(u) for u in train_ids]), labels), labels

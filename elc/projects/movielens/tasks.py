@@ -43,8 +43,9 @@ GENDER_PERSON = {"M": "man", "F": "woman"}
 # means the same on ML-100k and on ml-25m.
 POPULARITY = ((0.9, "very popular"), (0.6, "popular"), (0.3, "moderately popular"),
               (0.0, "rarely rated"))
-# Ratings >= _LIKED are liked, <= _DISLIKED disliked.
-_LIKED, _DISLIKED = 4.0, 2.0
+# Ratings >= LIKED_RATING are liked, <= _DISLIKED disliked. Public: the genre CAVs'
+# labels count likes with the same threshold.
+LIKED_RATING, _DISLIKED = 4.0, 2.0
 _LIST_LENGTH = 3  # titles, genres and occupations listed in a target
 _ROLE = re.compile(r"<(movie|user)(:[ab])?>")
 
@@ -213,8 +214,8 @@ def _listed_movies(data: TaskData, movie_ids: list[int], exclude: int | None = N
 
 def liked_genres(data: TaskData, user: int) -> list[str]:
     """The genres ``user_profile`` says ``user`` likes: those standing out among the
-    movies the user rated >= _LIKED in the part, the most frequent first; [] without likes."""
-    liked = sorted(m for m, r in data.user_ratings.get(user, {}).items() if r >= _LIKED)
+    movies the user rated >= LIKED_RATING in the part, the most frequent first; [] without likes."""
+    liked = sorted(m for m, r in data.user_ratings.get(user, {}).items() if r >= LIKED_RATING)
     return _standout_genres(data, liked) if liked else []
 
 
@@ -374,7 +375,7 @@ def user_profile(data: TaskData, ids: tuple[int, ...]) -> str | None:
     ratings = data.user_ratings.get(ids[0])
     if not ratings:
         return None
-    liked = sorted(m for m, r in ratings.items() if r >= _LIKED)
+    liked = sorted(m for m, r in ratings.items() if r >= LIKED_RATING)
     disliked = sorted(m for m, r in ratings.items() if r <= _DISLIKED)
     parts = []
     likes = liked_genres(data, ids[0])
@@ -431,9 +432,9 @@ def user_enjoys_movie(data: TaskData, ids: tuple[int, ...]) -> str | None:
     """``"Yes: they rated it 5 out of 5."`` (>= 4) or ``"No: ..."`` (<= 2); a 3 is
     neither, so skipped."""
     rating = data.user_ratings.get(ids[0], {}).get(ids[1])
-    if rating is None or _DISLIKED < rating < _LIKED:
+    if rating is None or _DISLIKED < rating < LIKED_RATING:
         return None
-    answer = "Yes" if rating >= _LIKED else "No"
+    answer = "Yes" if rating >= LIKED_RATING else "No"
     return f"{answer}: they rated it {_number(rating)} out of 5."
 
 
@@ -533,7 +534,7 @@ def _entity_tuples(task: Task, data: TaskData, movies: list[int], users: list[in
     for user in users:
         rated = data.user_ratings.get(user, {})
         candidates = sorted(m for m, r in rated.items()
-                            if m in in_part and (r >= _LIKED or r <= _DISLIKED))
+                            if m in in_part and (r >= LIKED_RATING or r <= _DISLIKED))
         picks = rng.choice(len(candidates), size=min(count, len(candidates)), replace=False)
         tuples += [(user, candidates[p]) for p in sorted(picks)]
     return tuples
