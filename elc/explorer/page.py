@@ -8,7 +8,8 @@
 - Steer: an entity and a concept direction with a slider (MovieLens: a user and a genre).
 - Compare: the same point answered by every loaded stage.
 
-Every answer marks its point on the map. Slider moves keep at most one request waiting
+Every answer marks its point on the map (a steered one when the map shows its space).
+Slider moves keep at most one request waiting
 (the latest); the model answers one request at a time. Bad input (an unknown entity, a
 task the run lacks, a run without a trained checkpoint) gets a message on the page.
 """
@@ -146,7 +147,8 @@ def build_page(explorer: Explorer) -> gr.Blocks:
                             steer_space = steerable[0]
                             directions = sorted(catalog.directions[steer_space])
                             gr.Markdown(f"Moves an entity of {steer_space} along a concept "
-                                        "direction, by the slider x its own length.")
+                                        "direction, by the slider x its own length; the "
+                                        f"map marks both points when it shows {steer_space}.")
                             steered = gr.Dropdown(entity_choices(steer_space), value=None,
                                                   label="entity", allow_custom_value=True,
                                                   elem_id="steered")
@@ -159,6 +161,7 @@ def build_page(explorer: Explorer) -> gr.Blocks:
                                                      label="task", elem_id="steer_task")
                             steer_answer = gr.Textbox(label="answer", lines=4,
                                                       elem_id="steer_answer")
+                            steer_details = gr.Markdown(elem_id="steer_details")
                         else:
                             gr.Markdown("This run has no concept directions to steer along.")
                     with gr.Tab("Compare"):
@@ -230,15 +233,22 @@ def build_page(explorer: Explorer) -> gr.Blocks:
             compare.click(_guarded(on_compare), [space, entity, task, *sampling], compared,
                           concurrency_id="model", trigger_mode="always_last")
         if steerable:
-            def on_steer(name, direction_name, value, task_name, stage_name, *sample):
+            def on_steer(space_name, name, direction_name, value, task_name, stage_name,
+                         *sample):
+                # The map keeps its own space; it shows the steered point only in that one.
+                on_map = space_name == steer_space
                 if not name:
-                    return ""
+                    return "", "", map_marks(space_name, []) if on_map else gr.skip()
                 model = require_model()
+                start = model.entity_point(steer_space, name)
                 point = model.steered_point(steer_space, name, direction_name, float(value))
-                return model.ask(point, task_name, stage_name, settings(*sample)).text
+                reply = model.ask(point, task_name, stage_name, settings(*sample))
+                return (reply.text, _details(reply),
+                        map_marks(space_name, [start, point]) if on_map else gr.skip())
 
-            for trigger in (amount.change, steered.change, direction.change):
-                trigger(_guarded(on_steer), [steered, direction, amount, steer_task, stage,
-                                             *sampling], steer_answer,
-                        concurrency_id="model", trigger_mode="always_last")
+            for trigger in (amount.change, steered.change, direction.change, steer_task.change):
+                trigger(_guarded(on_steer), [space, steered, direction, amount, steer_task, stage,
+                                             *sampling], [steer_answer, steer_details, plot],
+                        concurrency_id="model", trigger_mode="always_last",
+                        show_progress_on=steer_answer, show_progress="minimal")
     return page

@@ -146,6 +146,15 @@ def map_points(driver):
     return driver.find_elements(By.CSS_SELECTOR, "#map circle[data-row]")
 
 
+def map_labels(driver, selector="circle[data-row]"):
+    """The ``data-label`` of the map's elements matching ``selector`` (entity circles by
+    default; ``.map-mark`` for the marks), read in one script: the map redraws its marks
+    while an answer arrives, which would leave element handles stale."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.dataset.label);",
+        f"#map {selector}")
+
+
 def click_map_point(driver, row):
     """Clicks the map's entity of ``row``; returns its label (as the map names it)."""
     from selenium.webdriver.common.by import By

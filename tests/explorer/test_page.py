@@ -6,8 +6,9 @@ import time
 import pytest
 
 from helpers import needs_recbole, prepare_flags, tiny_movielens_run_flags
-from page_driver import (START_SECONDS, Server, choose, click_map_point, field_value, map_points,
-                         needs_browser, selected_tab, slide, status, tab, text, toast, wait)
+from page_driver import (START_SECONDS, Server, choose, click_map_point, field_value, map_labels,
+                         map_points, needs_browser, selected_tab, slide, status, tab, text,
+                         toast, wait)
 
 pytestmark = [pytest.mark.slow, needs_recbole, needs_browser]
 
@@ -65,9 +66,7 @@ def test_page_answers_follows_the_slider_and_reports_bad_input(prepared, tiny_mo
         assert label.startswith(entity + " ("), (label, entity)
         assert selected_tab(browser) == "Describe"
         wait(browser, lambda d: server.asked(f"about {entity}:"), "an answer about it")
-        wait(browser, lambda d: [mark for mark in d.find_elements(By.CSS_SELECTOR, "#map .map-mark")
-                                 if mark.get_attribute("data-label") == entity],
-             "its mark on the map")
+        wait(browser, lambda d: entity in map_labels(d, ".map-mark"), "its mark on the map")
         browser.save_screenshot(str(tmp_path / "explorer.png"))
         assert (tmp_path / "explorer.png").stat().st_size > 10_000
         # Bad input: an unknown name gets a message on the page, and the page lives on.
@@ -87,6 +86,19 @@ def test_page_answers_follows_the_slider_and_reports_bad_input(prepared, tiny_mo
         field.send_keys("movie_reception", Keys.ENTER)
         wait(browser, lambda d: "'movie_reception' is not a task of this run" in toast(d),
               "an error message naming the task")
+        # Steer, with the map on the users: the user and the steered point are marked.
+        choose(browser, "space", "user_behavioural")
+        user = wait(browser, lambda d: [label for label in map_labels(d)
+                                        if label.startswith("user ")],
+                    "the map of the users")[0].rsplit(" (", 1)[0]  # less its colouring fact
+        tab(browser, "Steer")
+        choose(browser, "steered", user)
+        wait(browser, lambda d: text(d, "steer_answer").strip(), "the answer about the user")
+        slide(browser, "amount", [1.0], 5)
+        steered = f"{user} + 1 x {field_value(browser, 'direction')}"
+        marks = wait(browser, lambda d: steered in (labels := map_labels(d, ".map-mark"))
+                     and labels, "the steered point's mark")
+        assert sorted(marks) == sorted([user, steered]), marks
     finally:
         server.stop()
 
