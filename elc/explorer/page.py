@@ -9,9 +9,9 @@
 - Compare: the same point answered by every loaded stage.
 
 Every answer marks its point on the map (a steered one when the map shows its space).
-Slider moves keep at most one request waiting
-(the latest); the model answers one request at a time. Bad input (an unknown entity, a
-task the run lacks, a run without a trained checkpoint) gets a message on the page.
+Slider moves keep at most one request waiting (the latest); the model answers one request
+at a time. Bad input (an unknown entity, a task the run lacks, a run without a trained
+checkpoint) gets a message on the page.
 """
 
 from __future__ import annotations
@@ -240,11 +240,12 @@ def build_page(explorer: Explorer) -> gr.Blocks:
                 if not name:
                     return "", "", map_marks(space_name, []) if on_map else gr.skip()
                 model = require_model()
-                start = model.entity_point(steer_space, name)
                 point = model.steered_point(steer_space, name, direction_name, float(value))
                 reply = model.ask(point, task_name, stage_name, settings(*sample))
-                return (reply.text, _details(reply),
-                        map_marks(space_name, [start, point]) if on_map else gr.skip())
+                if not on_map:
+                    return reply.text, _details(reply), gr.skip()
+                start = model.entity_point(steer_space, name)
+                return reply.text, _details(reply), map_marks(space_name, [start, point])
 
             for trigger in (amount.change, steered.change, direction.change, steer_task.change):
                 trigger(_guarded(on_steer), [space, steered, direction, amount, steer_task, stage,
